@@ -1,0 +1,106 @@
+"""All settings in one class, read from `RERANK_*` environment variables.
+
+Nothing reads the environment at import: callers go through `get_settings()`, which tests
+override by passing their own `Settings` to `create_app`.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Truncate = Literal["none", "start", "end"]
+Variant = Literal["fp32", "int8"]
+Providers = Literal["auto", "cpu", "cuda"]
+
+MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$")
+
+
+def _split_csv(value: object) -> object:
+    """Accept `a,b` as well as a JSON list for list settings, so a shell export stays simple."""
+    if isinstance(value, str):
+        value = value.strip()
+        if value.startswith("["):
+            import json
+
+            return json.loads(value)
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; bounds are checked at start so a bad value fails fast."""
+
+    model_config = SettingsConfigDict(env_prefix="RERANK_", extra="ignore", frozen=True)
+
+    # Models: served name -> URI (file:// or a plain path, s3://bucket/prefix/name/version).
+    models: dict[str, str] = Field(default_factory=dict)
+    # Alias or deployment id -> served name.
+    aliases: dict[str, str] = Field(default_factory=dict)
+    # The model warmed at Lambda init and at `reranker serve` start.
+    default_model: str | None = None
+    variant: Variant = "int8"
+    cache_dir: Path = Path("/tmp/reranker-models")
+
+    # Auth.
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    api_keys_secret_id: str | None = None
+    allow_anonymous: bool = False
+
+    # Request limits.
+    max_documents: int = Field(1000, ge=1, le=100_000)
+    max_body_bytes: int = Field(6 * 1024 * 1024, ge=1024)
+    max_document_chars: int = Field(100_000, ge=1)
+    max_query_chars: int = Field(10_000, ge=1)
+    max_query_tokens: int | None = Field(None, ge=1)
+    default_truncate: Truncate = "end"
+
+    # Scoring.
+    threads: int = Field(0, ge=0, le=256)
+    providers: Providers = "auto"
+    batch_token_budget: int = Field(4096, ge=64)
+    max_batch_size: int = Field(32, ge=1, le=1024)
+
+    # Concurrency: scoring jobs at once, and how many may wait before we answer 429.
+    max_concurrency: int = Field(1, ge=1, le=64)
+    max_queue: int = Field(8, ge=0, le=10_000)
+
+    # Logging and HTTP.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    user_hash_salt: SecretStr | None = None
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _csv_list(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("models", "aliases")
+    @classmethod
+    def _valid_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not MODEL_NAME_PATTERN.match(name):
+                raise ValueError(f"model name or alias {name!r} must match {MODEL_NAME_PATTERN.pattern}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        for alias, target in self.aliases.items():
+            if target not in self.models:
+                raise ValueError(f"alias {alias!r} points at {target!r}, which is not in RERANK_MODELS")
+            if alias in self.models:
+                raise ValueError(f"{alias!r} is both a model name and an alias")
+        if self.default_model is not None and self.default_model not in {**self.models, **self.aliases}:
+            raise ValueError(f"RERANK_DEFAULT_MODEL {self.default_model!r} is not a served model or alias")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings, read from the environment on first use."""
+    return Settings()

@@ -1,0 +1,101 @@
+"""`model.json`: what a model folder holds and how to serve it.
+
+The manifest is the contract between export (which writes it), the stores (which verify
+every file against it) and the scorers (which read kind, max_length and activation from it).
+
+ONNX graph contract, for every variant:
+- inputs `input_ids`, `attention_mask` and, when the model uses them, `token_type_ids`
+  (int64, shape [batch, sequence]);
+- a cross-encoder outputs `logits` [batch, labels] (1 label: sigmoid; 2 labels: softmax of
+  the positive class, index 1);
+- a bi-encoder outputs `embeddings` [batch, hidden], pooled (and normalised when the
+  manifest says so) inside the graph.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from reranker.errors import ConfigurationError
+
+MANIFEST_NAME = "model.json"
+ModelKind = Literal["cross-encoder", "bi-encoder"]
+Activation = Literal["sigmoid", "softmax", "identity"]
+Pooling = Literal["mean", "cls", "max"]
+
+
+class FileEntry(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=0)
+
+
+def safe_relative_path(name: str) -> str:
+    """Return `name` if it is a plain relative path inside the folder, else raise ValueError."""
+    path = PurePosixPath(name)
+    if not name or path.is_absolute() or "\\" in name or any(p in ("..", ".", "") for p in path.parts):
+        raise ValueError(f"file name {name!r} must be a relative path inside the model folder")
+    return name
+
+
+class Manifest(BaseModel):
+    """The parsed `model.json`; unknown keys are rejected so typos do not pass silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format_version: Literal[1] = 1
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    version: str = Field("1", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    aliases: list[str] = Field(default_factory=list)
+    kind: ModelKind
+    max_length: int = Field(ge=8, le=32_768)
+    activation: Activation = "sigmoid"
+    pooling: Pooling | None = None
+    normalize: bool = True
+    tokenizer: str = "tokenizer.json"
+    variants: dict[Literal["fp32", "int8"], str]
+    files: dict[str, FileEntry]
+    source: str | None = None
+    export: dict[str, object] = Field(default_factory=dict)
+
+    @field_validator("files")
+    @classmethod
+    def _safe_names(cls, files: dict[str, FileEntry]) -> dict[str, FileEntry]:
+        for name in files:
+            safe_relative_path(name)
+        return files
+
+    def model_post_init(self, __context: object) -> None:
+        for needed in [self.tokenizer, *self.variants.values()]:
+            if needed not in self.files:
+                raise ValueError(f"{needed!r} is used by the manifest but not listed in files")
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2, exclude_none=True) + "\n"
+
+
+def parse_manifest(raw: bytes | str, *, origin: str) -> Manifest:
+    """Return the manifest parsed from `raw`; `origin` names it in the error, never a path."""
+    try:
+        return Manifest.model_validate(json.loads(raw))
+    except (ValueError, ValidationError) as exc:
+        raise ConfigurationError(f"model manifest of {origin} is invalid: {exc}") from exc
+
+
+def sha256_file(path: Path) -> str:
+    """Return the hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_entry(path: Path) -> FileEntry:
+    return FileEntry(sha256=sha256_file(path), size=path.stat().st_size)
