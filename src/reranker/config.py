@@ -95,7 +95,10 @@ class Settings(BaseSettings):
                 raise ValueError(f"alias {alias!r} points at {target!r}, which is not in RERANK_MODELS")
             if alias in self.models:
                 raise ValueError(f"{alias!r} is both a model name and an alias")
-        if self.default_model is not None and self.default_model not in {**self.models, **self.aliases}:
+        if self.default_model is not None and self.default_model not in {
+            **self.models,
+            **self.aliases,
+        }:
             raise ValueError(f"RERANK_DEFAULT_MODEL {self.default_model!r} is not a served model or alias")
         return self
 

@@ -1,0 +1,60 @@
+"""create_app(): the FastAPI application, built from settings; loads no model at import."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from reranker import __version__
+from reranker.api.errors import install_error_handlers
+from reranker.api.limiter import ScoringLimiter
+from reranker.api.middleware import RequestContextMiddleware
+from reranker.api.routes import router
+from reranker.config import Settings, get_settings
+from reranker.errors import ConfigurationError
+from reranker.logs import configure_logging
+from reranker.model_store.registry import ModelRegistry
+from reranker.service import RerankService
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, registry: ModelRegistry | None = None) -> FastAPI:
+    """Return the app; fails fast when the settings leave it unusable (no keys, not open)."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    keys = [key.get_secret_value().encode() for key in settings.api_keys]
+    if not keys and not settings.allow_anonymous:
+        raise ConfigurationError(
+            "no API keys: set RERANK_API_KEYS (or RERANK_API_KEYS_SECRET_ID), "
+            "or RERANK_ALLOW_ANONYMOUS=true to serve without auth"
+        )
+    if settings.allow_anonymous:
+        logger.warning("serving WITHOUT authentication (RERANK_ALLOW_ANONYMOUS=true)")
+
+    app = FastAPI(
+        title="Reranker",
+        version=__version__,
+        description="Rerank candidate documents by relevance to a query with ONNX cross-encoders.",
+    )
+    registry = registry or ModelRegistry(settings)
+    app.state.settings = settings
+    app.state.api_keys = keys
+    app.state.user_salt = (
+        settings.user_hash_salt.get_secret_value().encode() if settings.user_hash_salt else None
+    )
+    app.state.service = RerankService(registry, settings)
+    app.state.limiter = ScoringLimiter(settings.max_concurrency, settings.max_queue)
+    app.include_router(router)
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,117 @@
+"""The one place errors become HTTP responses, in the spec's shape.
+
+`{"error": {"type", "message", "param"}}`. Nothing here echoes a traceback, a key, a path
+or a bucket: unexpected errors are logged with their traceback and answered generically.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from reranker.errors import Overloaded, RerankError, Unauthorized
+
+logger = logging.getLogger(__name__)
+
+_MESSAGES: dict[str, str] = {
+    "missing": "is required",
+    "string_type": "must be a string",
+    "int_type": "must be an integer",
+    "bool_type": "must be a boolean (true or false)",
+    "dict_type": "must be an object",
+    "list_type": "must be an array",
+    "model_type": "must be an object",
+    "extra_forbidden": "is not a known field",
+}
+_DOCUMENT_ITEM = re.compile(r"^documents\[\d+\]$")
+_STATUS_TYPES = {404: "not_found", 405: "method_not_allowed", 415: "unsupported_media_type"}
+
+
+def error_response(
+    status: int,
+    type_: str,
+    message: str,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"type": type_, "message": message}
+    if param is not None:
+        body["param"] = param
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def param_from_loc(loc: Sequence[int | str]) -> str:
+    """Return `documents[3].text` from a pydantic location, dropping union-member tags."""
+    param = ""
+    for part in loc:
+        if part == "body":
+            continue
+        if isinstance(part, int):
+            param += f"[{part}]"
+        elif part in ("str", "DocumentObject") or "[" in part or part.startswith("function-"):
+            continue
+        else:
+            param += f".{part}" if param else part
+    return param
+
+
+def _describe(error: dict[str, Any]) -> tuple[str, str | None]:
+    """Return (message, param) for the most specific of pydantic's errors."""
+    param = param_from_loc(error["loc"])
+    kind = error["type"]
+    if kind == "json_invalid":
+        return "the body is not valid JSON", None
+    if kind == "model_attributes_type" or (kind == "missing" and not param):
+        return "the body must be a JSON object", None
+    detail = _MESSAGES.get(kind) or str(error["msg"]).removeprefix("Value error, ")
+    if kind.startswith("string_") and error.get("ctx", {}).get("max_length"):
+        detail = f"must be at most {error['ctx']['max_length']} characters"
+    return f"{param} {detail}" if param else detail, param or None
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = list(exc.errors())
+    # Unions report one error per member; the deepest location names the real culprit.
+    best = max(errors, key=lambda e: len(e["loc"])) if errors else {"loc": (), "type": "", "msg": ""}
+    item = param_from_loc(best["loc"])
+    if _DOCUMENT_ITEM.match(item):
+        message = f"{item} must be a string or an object with a string text"
+        return error_response(400, "invalid_request", message, item)
+    message, param = _describe(best)
+    return error_response(400, "invalid_request", message, param)
+
+
+async def _rerank_error(request: Request, exc: RerankError) -> JSONResponse:
+    headers: dict[str, str] = {}
+    if isinstance(exc, Overloaded):
+        headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = "Bearer"
+    if exc.status >= 500:
+        logger.error("request failed", exc_info=exc, extra={"error_type": exc.type})
+    return error_response(exc.status, exc.type, exc.message, exc.param, headers)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    type_ = _STATUS_TYPES.get(exc.status_code, "invalid_request")
+    message = {404: f"no route {request.url.path}", 405: f"{request.method} is not allowed here"}
+    return error_response(exc.status_code, type_, message.get(exc.status_code, str(exc.detail)))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("unexpected error", exc_info=exc)
+    return error_response(500, "internal_error", "internal error; the request id is in X-Request-Id")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RerankError, _rerank_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected)

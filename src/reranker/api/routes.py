@@ -1,0 +1,95 @@
+"""Thin routes: parse, authorise, hand to RerankService, shape the answer."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from reranker.api.auth import require_api_key
+from reranker.api.schemas import ErrorResponse, ModelCard, ModelList, RerankRequest, RerankResponse
+from reranker.logs import hash_user
+from reranker.service import RerankService
+
+logger = logging.getLogger(__name__)
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in {
+        400: "Invalid request",
+        401: "Missing or wrong API key",
+        404: "Unknown model",
+        413: "Body too large",
+        429: "Overloaded; see Retry-After",
+        500: "Unexpected error",
+        503: "Model not available",
+    }.items()
+}
+
+router = APIRouter()
+
+
+@router.get("/health", tags=["ops"])
+async def health() -> dict[str, str]:
+    """Liveness: answers without auth and without loading a model."""
+    return {"status": "ok"}
+
+
+@router.post(
+    "/v1/rerank",
+    response_model=RerankResponse,
+    responses=ERRORS,
+    dependencies=[Depends(require_api_key)],
+    tags=["rerank"],
+)
+async def rerank(body: RerankRequest, request: Request) -> JSONResponse:
+    """Rerank documents by relevance to the query, highest first."""
+    service: RerankService = request.app.state.service
+    request_id: str = request.state.request_id
+    started = time.perf_counter()
+    response = await request.app.state.limiter.run(service.rerank, body, request_id)
+    exclude = None if body.return_documents else {"results": {"__all__": {"document"}}}
+    logger.info(
+        "rerank",
+        extra={
+            "request_id": request_id,
+            "model": body.model,
+            "documents": len(body.documents),
+            "top_n": body.top_n,
+            "prompt_tokens": response.usage.prompt_tokens,
+            "seconds": round(time.perf_counter() - started, 4),
+            "metadata": body.metadata,
+            "user": hash_user(body.user, request.app.state.user_salt) if body.user else None,
+        },
+    )
+    return JSONResponse(response.model_dump(exclude=exclude))
+
+
+@router.get(
+    "/v1/models",
+    response_model=ModelList,
+    responses=ERRORS,
+    dependencies=[Depends(require_api_key)],
+    tags=["rerank"],
+)
+async def models(request: Request) -> ModelList:
+    """The models and aliases this deployment serves; details appear once a model is loaded."""
+    service: RerankService = request.app.state.service
+    cards = []
+    for served in service.registry.served():
+        scorer = served.scorer
+        cards.append(
+            ModelCard(
+                id=served.name,
+                aliases=list(served.aliases),
+                loaded=scorer is not None,
+                kind=scorer.manifest.kind if scorer else None,
+                max_length=scorer.manifest.max_length if scorer else None,
+                variant=scorer.variant if scorer else None,
+                provider=scorer.provider if scorer else None,
+            )
+        )
+    return ModelList(data=cards)

@@ -1,0 +1,42 @@
+"""Models in a folder on disk (`file:///abs/path` or a plain path)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from reranker.errors import ModelUnavailable
+from reranker.model_store.base import LocalModel
+from reranker.model_store.manifest import MANIFEST_NAME, FileEntry, file_entry, parse_manifest
+
+
+def path_from_uri(uri: str) -> Path:
+    """Return the folder a `file://` URI or plain path names."""
+    if uri.startswith("file://"):
+        parsed = urlparse(uri)
+        return Path(unquote(parsed.netloc + parsed.path))
+    return Path(uri)
+
+
+class LocalModelStore:
+    """Reads a model folder in place after checking every file against the manifest."""
+
+    def fetch(self, uri: str, *, label: str) -> LocalModel:
+        folder = path_from_uri(uri)
+        manifest_path = folder / MANIFEST_NAME
+        if not manifest_path.is_file():
+            raise ModelUnavailable(f"model {label!r} has no {MANIFEST_NAME} in its folder")
+        manifest = parse_manifest(manifest_path.read_bytes(), origin=f"model {label!r}")
+        verify_folder(folder, manifest.files, label=label)
+        return LocalModel(folder=folder, manifest=manifest)
+
+
+def verify_folder(folder: Path, files: Mapping[str, FileEntry], *, label: str) -> None:
+    """Raise ModelUnavailable unless each listed file exists with the manifest's size and sha256."""
+    for name, expected in files.items():
+        path = folder / name
+        if not path.is_file():
+            raise ModelUnavailable(f"model {label!r} is missing its file {name!r}")
+        if file_entry(path) != expected:
+            raise ModelUnavailable(f"model {label!r} file {name!r} fails its sha256 check")

@@ -1,0 +1,50 @@
+"""Cross-encoders: each (query, document) pair through the model, one logit row per pair."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from reranker.model_store.manifest import Activation, Manifest
+from reranker.scoring.session import OnnxModel
+from reranker.scoring.tokenize import TextEncoder
+from reranker.scoring.types import ScoreOptions, ScoreResult
+
+Float64 = npt.NDArray[np.float64]
+
+
+def sigmoid(logits: Float64) -> Float64:
+    """Return 1 / (1 + e^-x) without overflow, in float64 so near-certain scores do not tie."""
+    return np.exp(-np.logaddexp(0.0, -logits))
+
+
+def logits_to_scores(logits: npt.NDArray[np.float32], activation: Activation, raw: bool) -> Float64:
+    """Return one score per row: a probability, or the positive-class log-odds when `raw`.
+
+    Two-logit heads: softmax of class 1 equals sigmoid(l1 - l0), which keeps float64 precision.
+    """
+    wide = logits.astype(np.float64)
+    positive = wide[:, 0] if wide.shape[1] == 1 else wide[:, 1] - wide[:, 0]
+    if raw or activation == "identity":
+        return positive
+    return sigmoid(positive)
+
+
+class CrossEncoderScorer:
+    def __init__(self, manifest: Manifest, encoder: TextEncoder, model: OnnxModel) -> None:
+        self.manifest = manifest
+        self.provider = model.provider
+        self.variant = model.variant
+        self._encoder = encoder
+        self._model = model
+
+    def score(self, query: str, documents: Sequence[str], options: ScoreOptions) -> ScoreResult:
+        """Return the relevance of each document to the query, in input order."""
+        pairs = self._encoder.encode_pairs(
+            query, documents, options.truncate, options.max_tokens_per_document
+        )
+        logits = self._model.run(pairs)
+        scores = logits_to_scores(logits, self.manifest.activation, options.raw_scores)
+        return ScoreResult(scores=scores, prompt_tokens=sum(len(pair) for pair in pairs))

@@ -1,0 +1,177 @@
+"""Token budgets and truncation for queries and documents.
+
+Texts are encoded without special tokens and cut to their budgets on the side the request
+asks for; then the tokenizer's own frame ([CLS] q [SEP] d [SEP] for BERT, <s> q </s></s> d </s>
+for RoBERTa, learnt once from its post-processor) is put around them. So the specials are
+always present and the query is never dropped to make room for a document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tokenizers import Tokenizer
+
+from reranker.config import Truncate
+from reranker.errors import ConfigurationError, InvalidRequest
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Model inputs of one sequence, before padding."""
+
+    ids: list[int]
+    type_ids: list[int]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """Special tokens around one or two segments, with the type id of each part."""
+
+    parts: tuple[list[int], ...]
+    part_types: tuple[int, ...]
+    segment_types: tuple[int, ...]
+
+    @property
+    def specials(self) -> int:
+        return sum(len(part) for part in self.parts)
+
+    def wrap(self, *segments: list[int]) -> Encoded:
+        ids: list[int] = list(self.parts[0])
+        type_ids: list[int] = [self.part_types[0]] * len(self.parts[0])
+        for segment, segment_type, part, part_type in zip(
+            segments, self.segment_types, self.parts[1:], self.part_types[1:], strict=True
+        ):
+            ids += segment
+            type_ids += [segment_type] * len(segment)
+            ids += part
+            type_ids += [part_type] * len(part)
+        return Encoded(ids=ids, type_ids=type_ids)
+
+
+def load_tokenizer(path: str) -> Tokenizer:
+    """Return the fast tokenizer saved at export, with its own truncation and padding off."""
+    try:
+        tokenizer = Tokenizer.from_file(path)
+    except Exception as exc:
+        raise ConfigurationError(f"tokenizer file is unreadable: {exc}") from exc
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def pad_token_id(tokenizer: Tokenizer) -> int:
+    for token in ("[PAD]", "<pad>", "<|pad|>"):
+        token_id = tokenizer.token_to_id(token)
+        if token_id is not None:
+            return int(token_id)
+    return 0
+
+
+def _learn_frame(tokenizer: Tokenizer, pair: bool) -> _Frame:
+    """Return the frame the post-processor puts around marker segments."""
+    markers = [tokenizer.encode(word, add_special_tokens=False) for word in ("query", "passage")]
+    markers = markers if pair else markers[:1]
+    framed = tokenizer.post_process(markers[0], markers[1] if pair else None)
+    ids, types = framed.ids, framed.type_ids
+    parts: list[list[int]] = []
+    part_types: list[int] = []
+    segment_types: list[int] = []
+    cursor = 0
+    for marker in markers:
+        start = _find(ids, marker.ids, cursor)
+        parts.append(ids[cursor:start])
+        part_types.append(types[cursor] if start > cursor else types[start])
+        segment_types.append(types[start])
+        cursor = start + len(marker.ids)
+    parts.append(ids[cursor:])
+    part_types.append(types[cursor] if cursor < len(types) else segment_types[-1])
+    return _Frame(tuple(parts), tuple(part_types), tuple(segment_types))
+
+
+def _find(haystack: list[int], needle: list[int], start: int) -> int:
+    for position in range(start, len(haystack) - len(needle) + 1):
+        if haystack[position : position + len(needle)] == needle:
+            return position
+    raise ConfigurationError("tokenizer post-processor drops its input; cannot frame pairs")
+
+
+class TextEncoder:
+    """Encodes queries and documents within a model's `max_length`."""
+
+    def __init__(self, tokenizer: Tokenizer, max_length: int, max_query_tokens: int | None) -> None:
+        self._tokenizer = tokenizer
+        self.max_length = max_length
+        self.pad_id = pad_token_id(tokenizer)
+        self._pair = _learn_frame(tokenizer, pair=True)
+        self._single = _learn_frame(tokenizer, pair=False)
+        pair_room = max_length - self._pair.specials - 1
+        if pair_room < 1:
+            raise ConfigurationError(f"max_length {max_length} leaves no room for a query")
+        self.pair_query_budget = min(max_query_tokens or max_length // 2, pair_room)
+        self.single_query_budget = min(max_query_tokens or max_length, max_length - self._single.specials)
+
+    def encode_pairs(
+        self,
+        query: str,
+        documents: Sequence[str],
+        truncate: Truncate,
+        max_tokens_per_document: int | None,
+    ) -> list[Encoded]:
+        """Return (query, document) pairs framed for a cross-encoder, each within max_length."""
+        query_ids = self._query_ids(query, self.pair_query_budget, truncate)
+        fit = self.max_length - self._pair.specials - len(query_ids)
+        docs = self._document_ids(documents, fit, truncate, max_tokens_per_document)
+        return [self._pair.wrap(query_ids, doc) for doc in docs]
+
+    def encode_query(self, query: str, truncate: Truncate) -> Encoded:
+        """Return the query alone, framed for a bi-encoder."""
+        return self._single.wrap(self._query_ids(query, self.single_query_budget, truncate))
+
+    def encode_documents(
+        self, documents: Sequence[str], truncate: Truncate, max_tokens_per_document: int | None
+    ) -> list[Encoded]:
+        """Return documents alone, framed for a bi-encoder."""
+        fit = self.max_length - self._single.specials
+        docs = self._document_ids(documents, fit, truncate, max_tokens_per_document)
+        return [self._single.wrap(doc) for doc in docs]
+
+    def _query_ids(self, query: str, budget: int, truncate: Truncate) -> list[int]:
+        ids: list[int] = self._tokenizer.encode(query, add_special_tokens=False).ids
+        if len(ids) <= budget:
+            return ids
+        if truncate == "none":
+            raise InvalidRequest(
+                f"query is {len(ids)} tokens; this model takes at most {budget} query tokens "
+                '(send truncate "end" or "start" to cut it)',
+                param="query",
+            )
+        return ids[:budget]
+
+    def _document_ids(
+        self,
+        documents: Sequence[str],
+        fit: int,
+        truncate: Truncate,
+        max_tokens_per_document: int | None,
+    ) -> list[list[int]]:
+        encodings = self._tokenizer.encode_batch(list(documents), add_special_tokens=False)
+        budget = min(fit, max_tokens_per_document) if max_tokens_per_document else fit
+        result: list[list[int]] = []
+        for index, encoding in enumerate(encodings):
+            ids: list[int] = encoding.ids
+            if len(ids) > budget:
+                if truncate == "none" and len(ids) > fit:
+                    raise InvalidRequest(
+                        f"documents[{index}] is {len(ids)} tokens; {fit} fit beside the query "
+                        'in this model (send truncate "end" or "start" to cut it)',
+                        param=f"documents[{index}]",
+                    )
+                # A cap the client asked for cuts on its side; under "none" it keeps the start.
+                ids = ids[len(ids) - budget :] if truncate == "start" else ids[:budget]
+            result.append(ids)
+        return result

@@ -1,0 +1,40 @@
+"""What every scorer takes and returns, so the service never cares which kind it holds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from reranker.config import Truncate
+from reranker.model_store.manifest import Manifest
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    truncate: Truncate = "end"
+    max_tokens_per_document: int | None = None
+    raw_scores: bool = False
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """`scores[i]` belongs to `documents[i]`; `prompt_tokens` counts tokens fed, specials included."""
+
+    scores: npt.NDArray[np.float64]
+    prompt_tokens: int
+
+
+class Scorer(Protocol):
+    """Scores a query against texts; one instance per loaded model, shared across requests."""
+
+    manifest: Manifest
+    provider: str
+    variant: str
+
+    def score(self, query: str, documents: Sequence[str], options: ScoreOptions) -> ScoreResult:
+        """Return one score per document, in input order."""
+        ...
