@@ -73,6 +73,11 @@ class RerankService:
             usage=Usage(prompt_tokens=result.prompt_tokens, total_tokens=result.prompt_tokens),
         )
 
+    def warm(self, model: str) -> None:
+        """Load `model` and score one pair, so the first real request pays no start-up cost."""
+        scorer = self.registry.get(model)
+        scorer.score("warm up", ["the first run allocates the session's buffers"], ScoreOptions())
+
     def _check_limits(self, request: RerankRequest) -> None:
         settings = self._settings
         if len(request.documents) > settings.max_documents:

@@ -70,13 +70,31 @@ def _describe(error: dict[str, Any]) -> tuple[str, str | None]:
         return "the body is not valid JSON", None
     if kind == "model_attributes_type" or (kind == "missing" and not param):
         return "the body must be a JSON object", None
-    detail = _MESSAGES.get(kind) or str(error["msg"]).removeprefix("Value error, ")
+    detail = _MESSAGES.get(kind) or _plain(str(error["msg"]))
     if kind.startswith("string_") and error.get("ctx", {}).get("max_length"):
         detail = f"must be at most {error['ctx']['max_length']} characters"
     return f"{param} {detail}" if param else detail, param or None
 
 
+def _plain(pydantic_message: str) -> str:
+    """Turn "Input should be greater than 1" into "must be greater than 1"."""
+    message = pydantic_message.removeprefix("Value error, ")
+    for prefix, replacement in (
+        ("Input should", "must"),
+        ("List should", "must"),
+        ("Dictionary should", "must"),
+    ):
+        if message.startswith(prefix):
+            return replacement + message[len(prefix) :]
+    return message
+
+
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    content_type = request.headers.get("content-type", "")
+    if content_type and not content_type.lower().startswith("application/json"):
+        return error_response(
+            415, "unsupported_media_type", "send the body as JSON with Content-Type: application/json"
+        )
     errors = list(exc.errors())
     # Unions report one error per member; the deepest location names the real culprit.
     best = max(errors, key=lambda e: len(e["loc"])) if errors else {"loc": (), "type": "", "msg": ""}
