@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--variants", nargs="+", choices=["fp32", "int8"], default=["fp32", "int8"])
     export.add_argument("--overwrite", action="store_true")
     export.set_defaults(run=_export)
+    # Each subsystem adds its own subcommands below (their modules import nothing heavy at top).
     return parser
 
 
