@@ -124,8 +124,15 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    logger.error("unexpected error", exc_info=exc)
-    return error_response(500, "internal_error", "internal error; the request id is in X-Request-Id")
+    # Starlette answers this one outside every middleware, so the request id is added here.
+    request_id = getattr(request.state, "request_id", "")
+    logger.error("unexpected error", exc_info=exc, extra={"request_id": request_id})
+    return error_response(
+        500,
+        "internal_error",
+        f"internal error; quote request id {request_id} when reporting it",
+        headers={"X-Request-Id": request_id},
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
