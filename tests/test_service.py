@@ -14,9 +14,9 @@ import pytest
 from reranker.api.schemas import RerankRequest
 from reranker.config import Settings
 from reranker.errors import InvalidRequest, ModelNotFound, RerankError
-from reranker.model_store.manifest import Manifest
+from reranker.model_store.manifest import FileEntry, Manifest
 from reranker.model_store.registry import ModelRegistry
-from reranker.scoring.types import Scorer, ScoreOptions, ScoreResult
+from reranker.scoring.types import ScoreOptions, Scorer, ScoreResult
 from reranker.service import RerankService, document_text
 
 MANIFEST = Manifest(
@@ -24,10 +24,7 @@ MANIFEST = Manifest(
     kind="cross-encoder",
     max_length=128,
     variants={"fp32": "model.onnx"},
-    files={
-        "model.onnx": {"sha256": "0" * 64, "size": 1},  # type: ignore[dict-item]
-        "tokenizer.json": {"sha256": "0" * 64, "size": 1},  # type: ignore[dict-item]
-    },
+    files={name: FileEntry(sha256="0" * 64, size=1) for name in ("model.onnx", "tokenizer.json")},
 )
 
 
@@ -52,7 +49,9 @@ class TableScorer:
 
 def make_service(scorer: TableScorer, **overrides: object) -> RerankService:
     settings = Settings(
-        models={"double": "/nonexistent"}, aliases={"alias": "double"}, **overrides  # type: ignore[arg-type]
+        models={"double": "/nonexistent"},
+        aliases={"alias": "double"},
+        **overrides,  # type: ignore[arg-type]
     )
 
     def loader(folder: Path, manifest: Manifest, _: Settings) -> Scorer:
@@ -98,9 +97,7 @@ def test_alias_is_echoed_as_requested() -> None:
 def test_documents_are_returned_exactly_as_sent() -> None:
     scorer = TableScorer({"T body": 0.9, "plain": 0.1})
     sent = {"id": 7, "title": "T", "text": "body", "metadata": {"k": [1, None]}}
-    response = make_service(scorer).rerank(
-        request(documents=["plain", sent], return_documents=True)
-    )
+    response = make_service(scorer).rerank(request(documents=["plain", sent], return_documents=True))
     assert response.results[0].document == sent
     assert response.results[1].document == {"text": "plain"}
 

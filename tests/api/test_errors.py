@@ -16,15 +16,15 @@ from pydantic import SecretStr
 from reranker.api.app import create_app
 from reranker.config import Settings
 from reranker.errors import ConfigurationError
-from reranker.model_store.manifest import Manifest
+from reranker.model_store.manifest import FileEntry, Manifest
 from reranker.model_store.registry import ModelRegistry
-from reranker.scoring.types import Scorer, ScoreOptions, ScoreResult
+from reranker.scoring.types import ScoreOptions, Scorer, ScoreResult
 from tests.api.conftest import API_KEY, AUTH
 
 GOOD = {"model": "default", "query": "q", "documents": ["a", "b"]}
 
 
-def error_of(response: httpx.Response, status: int) -> dict[str, Any]:
+def error_of(response: Any, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
     body = response.json()
     assert set(body) == {"error"}
@@ -64,7 +64,9 @@ def error_of(response: httpx.Response, status: int) -> dict[str, Any]:
         ({**GOOD, "surprise": 1}, "surprise", "not a known field"),
     ],
 )
-def test_invalid_requests_name_the_field(client: TestClient, body: dict[str, Any], param: str, fragment: str) -> None:
+def test_invalid_requests_name_the_field(
+    client: TestClient, body: dict[str, Any], param: str, fragment: str
+) -> None:
     error = error_of(client.post("/v1/rerank", json=body, headers=AUTH), 400)
     assert error["type"] == "invalid_request"
     assert error["param"] == param
@@ -78,14 +80,22 @@ def test_bodies_that_are_not_a_json_object(client: TestClient, raw: bytes) -> No
 
 
 def test_wrong_content_type_is_415(client: TestClient) -> None:
-    response = client.post("/v1/rerank", content=b"model=default", headers={**AUTH, "Content-Type": "text/plain"})
+    response = client.post(
+        "/v1/rerank", content=b"model=default", headers={**AUTH, "Content-Type": "text/plain"}
+    )
     assert error_of(response, 415)["type"] == "unsupported_media_type"
 
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "Bearer wrong"}, {"Authorization": API_KEY}, {"Authorization": "Basic eDp5"},
-     {"Authorization": "Bearer "}, {"Authorization": f"Bearer {API_KEY}x"}],
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": API_KEY},
+        {"Authorization": "Basic eDp5"},
+        {"Authorization": "Bearer "},
+        {"Authorization": f"Bearer {API_KEY}x"},
+    ],
 )
 def test_missing_or_wrong_key_is_401(client: TestClient, headers: dict[str, str]) -> None:
     response = client.post("/v1/rerank", json=GOOD, headers=headers)
@@ -140,12 +150,13 @@ def test_unloadable_model_is_503_without_leaking_its_path(api_settings: Settings
             assert str(tmp_path) not in response.text
 
 
+PLACEHOLDER = FileEntry(sha256="0" * 64, size=0)
 MANIFEST = Manifest(
     name="double",
     kind="cross-encoder",
     max_length=16,
     variants={"fp32": "m.onnx"},
-    files={"m.onnx": {"sha256": "0" * 64, "size": 0}, "tokenizer.json": {"sha256": "0" * 64, "size": 0}},  # type: ignore[dict-item]
+    files={"m.onnx": PLACEHOLDER, "tokenizer.json": PLACEHOLDER},
 )
 
 
@@ -171,7 +182,9 @@ class BlockingScorer:
 
 def app_with(scorer: BlockingScorer, **overrides: object) -> Any:
     settings = Settings(
-        models={"default": "/unused"}, api_keys=[SecretStr(API_KEY)], **overrides  # type: ignore[arg-type]
+        models={"default": "/unused"},
+        api_keys=[SecretStr(API_KEY)],
+        **overrides,  # type: ignore[arg-type]
     )
 
     class Store:
@@ -183,7 +196,7 @@ def app_with(scorer: BlockingScorer, **overrides: object) -> Any:
     def loader(folder: Path, manifest: Manifest, _: Settings) -> Scorer:
         return scorer
 
-    registry = ModelRegistry(settings, stores={"file": Store()}, loader=loader)  # type: ignore[dict-item]
+    registry = ModelRegistry(settings, stores={"file": Store()}, loader=loader)
     return create_app(settings, registry=registry)
 
 

@@ -19,7 +19,11 @@ from reranker.config import get_settings
 PAYLOADS = Path(__file__).parent / "payloads"
 KEY = "lambda-test-key"
 KINDS = ["apigw-rest-v1", "apigw-http-v2", "alb", "function-url"]
-BODY = {"model": "default", "query": "deploy a model", "documents": ["billing and invoices", "deploy a model"]}
+BODY = {
+    "model": "default",
+    "query": "deploy a model",
+    "documents": ["billing and invoices", "deploy a model"],
+}
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 

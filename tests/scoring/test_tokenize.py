@@ -102,8 +102,6 @@ def test_ids_equal_autotokenizer(tokenizer: Tokenizer) -> None:
     for max_length in (128, 256, 512):
         encoder = TextEncoder(tokenizer, max_length=max_length, max_query_tokens=None)
         ours = encoder.encode_pairs(query, docs, "end", None)
-        theirs = reference(
-            [query] * len(docs), docs, truncation="only_second", max_length=max_length
-        )
+        theirs = reference([query] * len(docs), docs, truncation="only_second", max_length=max_length)
         assert [p.ids for p in ours] == theirs["input_ids"]
         assert [p.type_ids for p in ours] == theirs["token_type_ids"]
