@@ -6,6 +6,8 @@ is measured offline is what is served.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from ulid import ULID
 
@@ -13,6 +15,7 @@ from reranker.api.schemas import DocumentObject, RerankRequest, RerankResponse, 
 from reranker.config import Settings
 from reranker.errors import InvalidRequest, RerankError
 from reranker.model_store.registry import ModelRegistry
+from reranker.scoring.chunking import ChunkOptions
 from reranker.scoring.types import ScoreOptions
 
 
@@ -21,13 +24,65 @@ def new_request_id() -> str:
     return f"rerank_{ULID()}"
 
 
-def document_text(document: str | DocumentObject) -> str:
-    """Return the text the model scores: an object's title, when present, goes first."""
+def document_text(
+    document: str | DocumentObject, rank_fields: Sequence[str] | None = None, index: int = 0
+) -> str:
+    """Return the text the model scores: an object's title, when present, goes first.
+
+    With Cohere's `rank_fields`, an object's values under those keys are scored instead, joined
+    in the given order (so ["title", "text"] scores exactly what the default does).
+    """
     if isinstance(document, str):
         return document
+    if rank_fields:
+        return _ranked_fields_text(document, rank_fields, index)
     if document.title:
         return f"{document.title} {document.text}"
     return document.text
+
+
+def _ranked_fields_text(document: DocumentObject, rank_fields: Sequence[str], index: int) -> str:
+    payload = document_payload(document)
+    values: list[str] = []
+    for field in rank_fields:
+        value = payload.get(field)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise InvalidRequest(
+                f"documents[{index}].{field} must be a string to be ranked (it is named in rank_fields)",
+                param=f"documents[{index}].{field}",
+            )
+        values.append(value)
+    if not values:
+        raise InvalidRequest(
+            f"documents[{index}] has none of the rank_fields ({', '.join(rank_fields)}) as a string",
+            param=f"documents[{index}]",
+        )
+    return " ".join(values)
+
+
+def chunk_options(request: RerankRequest, settings: Settings) -> ChunkOptions | None:
+    """Return the chunking the request asks for (Cohere's field or extra_body), or None."""
+    extra = request.extra_body
+    from_extra = extra.max_chunks_per_doc if extra else None
+    if request.max_chunks_per_doc is not None and from_extra is not None:
+        raise InvalidRequest(
+            "send max_chunks_per_doc once: at the top level or in extra_body, not both",
+            param="extra_body.max_chunks_per_doc",
+        )
+    max_chunks = request.max_chunks_per_doc or from_extra
+    overlap = extra.chunk_overlap if extra else None
+    if max_chunks is None:
+        if overlap is not None:
+            raise InvalidRequest(
+                "extra_body.chunk_overlap needs max_chunks_per_doc (which turns chunking on)",
+                param="extra_body.chunk_overlap",
+            )
+        return None
+    return ChunkOptions(
+        max_chunks_per_doc=max_chunks, overlap=overlap, max_chunks_per_request=settings.max_chunks_per_request
+    )
 
 
 def document_payload(document: str | DocumentObject) -> dict[str, object]:
@@ -46,11 +101,12 @@ class RerankService:
         """Return the request's documents ranked by relevance, highest first, ties in input order."""
         self._check_limits(request)
         scorer = self.registry.get(request.model)
-        texts = [document_text(document) for document in request.documents]
+        texts = [document_text(d, request.rank_fields, i) for i, d in enumerate(request.documents)]
         options = ScoreOptions(
             truncate=request.truncate or self._settings.default_truncate,
             max_tokens_per_document=request.max_tokens_per_document,
             raw_scores=bool(request.extra_body and request.extra_body.raw_scores),
+            chunking=chunk_options(request, self._settings),
         )
         result = scorer.score(request.query, texts, options)
         if not np.all(np.isfinite(result.scores)):
@@ -92,7 +148,7 @@ class RerankService:
                 param="query",
             )
         for index, document in enumerate(request.documents):
-            text = document_text(document)
+            text = document_text(document, request.rank_fields, index)
             if len(text) > settings.max_document_chars:
                 param = f"documents[{index}]" if isinstance(document, str) else f"documents[{index}].text"
                 raise InvalidRequest(

@@ -12,17 +12,23 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     StrictBool,
     StrictFloat,
     StrictInt,
     StrictStr,
     field_validator,
+    model_validator,
 )
 
 MAX_METADATA_KEYS = 16
 MAX_METADATA_KEY_CHARS = 64
 MAX_METADATA_VALUE_CHARS = 512
 MAX_USER_CHARS = 256
+MAX_CHUNKS_PER_DOC = 1000
+MAX_RANK_FIELDS = 32
+# Cohere v1 fields accepted on /v1/rerank; extra_body may also carry max_chunks_per_doc.
+COHERE_FIELDS = frozenset({"rank_fields", "max_chunks_per_doc"})
 
 MetadataValue = StrictStr | StrictInt | StrictFloat | StrictBool | None
 
@@ -45,6 +51,19 @@ class ExtraBody(BaseModel):
         False,
         description="Return the model's raw score (cross-encoder log-odds, bi-encoder cosine) "
         "instead of the [0, 1] probability.",
+    )
+    max_chunks_per_doc: Annotated[StrictInt, Field(ge=1, le=MAX_CHUNKS_PER_DOC)] | None = Field(
+        None,
+        description="Long-document chunking: split a document too long for the model into windows "
+        "that fit beside the query, score each, and give the document its best window's score. At most "
+        'this many windows per document (past that, `truncate` decides which are kept; "none" rejects). '
+        "Every window's tokens count in usage; a request may need at most `max_chunks_per_request` "
+        "windows (setting, default 2000). Omitted: documents are cut to fit.",
+    )
+    chunk_overlap: Annotated[StrictInt, Field(ge=0)] | None = Field(
+        None,
+        description="Tokens shared by consecutive windows when chunking (default 32, at most half a "
+        "window). Needs `max_chunks_per_doc`.",
     )
 
 
@@ -74,10 +93,47 @@ class RerankRequest(BaseModel):
     user: StrictStr | None = Field(
         None, max_length=MAX_USER_CHARS, description="End-user id; logged only as a salted hash."
     )
+    rank_fields: list[StrictStr] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_RANK_FIELDS,
+        description="Cohere v1: for object documents, the keys whose string values are scored, joined "
+        "in this order (objects then need no `text`). Omitted: `title` and `text`.",
+    )
+    max_chunks_per_doc: Annotated[StrictInt, Field(ge=1, le=MAX_CHUNKS_PER_DOC)] | None = Field(
+        None, description="Cohere v1: the same long-document chunking as `extra_body.max_chunks_per_doc`."
+    )
     extra_body: ExtraBody | None = Field(
         None,
-        description="Backend parameters: `raw_scores` (bool). Keys naming a core field are rejected.",
+        description="Backend parameters: `raw_scores` (bool), long-document chunking "
+        "(`max_chunks_per_doc`, `chunk_overlap`). Keys naming a core field are rejected.",
     )
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _rank_fields_documents(
+        cls, data: Any, handler: ModelWrapValidatorHandler[RerankRequest]
+    ) -> RerankRequest:
+        """Let rank_fields documents omit `text`: a placeholder passes the schema, then is unset.
+
+        Validating the rest as usual keeps every other error (and its location) unchanged, and an
+        unset placeholder is neither scored nor echoed back with `return_documents`.
+        """
+        placeholders: list[int] = []
+        ranked = isinstance(data, dict) and isinstance(data.get("rank_fields"), list) and data["rank_fields"]
+        if ranked and isinstance(data.get("documents"), list):
+            documents = list(data["documents"])
+            for index, document in enumerate(documents):
+                if isinstance(document, dict) and "text" not in document:
+                    documents[index] = {**document, "text": ""}
+                    placeholders.append(index)
+            data = {**data, "documents": documents}
+        request = handler(data)
+        for index in placeholders:
+            document = request.documents[index]
+            if isinstance(document, DocumentObject):
+                document.model_fields_set.discard("text")
+        return request
 
     @field_validator("query")
     @classmethod
@@ -104,7 +160,7 @@ class RerankRequest(BaseModel):
     @classmethod
     def _no_core_overrides(cls, extra: object) -> object:
         if isinstance(extra, dict):
-            clashes = sorted(set(extra) & set(cls.model_fields))
+            clashes = sorted(set(extra) & (set(cls.model_fields) - COHERE_FIELDS))
             if clashes:
                 raise ValueError(f"must not override core field(s) {', '.join(clashes)}")
         return extra
@@ -141,6 +197,17 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
+class ColdStartTimes(BaseModel):
+    """Seconds the first load of a model took, by phase; `import_seconds` is per process."""
+
+    import_seconds: float | None = Field(
+        None, description="The Lambda handler's imports (process-wide); null where not measured."
+    )
+    fetch_seconds: float = Field(description="Fetching and verifying the files (S3 download or cache).")
+    session_seconds: float = Field(description="Loading the tokenizer and creating the ONNX session.")
+    warm_seconds: float | None = Field(None, description="The warm-up run; null unless warmed at start.")
+
+
 class ModelCard(BaseModel):
     id: str
     object: Literal["model"] = "model"
@@ -148,8 +215,9 @@ class ModelCard(BaseModel):
     aliases: list[str]
     max_length: int | None = None
     variant: str | None = None
-    provider: str | None = None
+    provider: str | None = Field(None, description="The onnxruntime execution provider in use.")
     loaded: bool
+    cold_start: ColdStartTimes | None = Field(None, description="Known once the model is loaded.")
 
 
 class ModelList(BaseModel):

@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from reranker.model_store.manifest import Manifest
+from reranker.scoring.chunking import ChunkOptions, max_pool
 from reranker.scoring.session import OnnxModel
 from reranker.scoring.tokenize import TextEncoder
 from reranker.scoring.types import ScoreOptions, ScoreResult
@@ -33,12 +34,27 @@ class BiEncoderScorer:
 
     def score(self, query: str, documents: Sequence[str], options: ScoreOptions) -> ScoreResult:
         """Return the similarity of each document to the query, in input order."""
+        if options.chunking is not None:
+            return self._score_windows(query, documents, options, options.chunking)
         query_row = self._encoder.encode_query(query, options.truncate)
         doc_rows = self._encoder.encode_documents(
             documents, options.truncate, options.max_tokens_per_document
         )
         embeddings = _unit_rows(self._model.run([query_row, *doc_rows]))
         cosine = np.clip(embeddings[1:] @ embeddings[0], -1.0, 1.0)
+        scores = cosine if options.raw_scores else (cosine + 1.0) / 2.0
+        tokens = len(query_row) + sum(len(row) for row in doc_rows)
+        return ScoreResult(scores=scores, prompt_tokens=tokens)
+
+    def _score_windows(
+        self, query: str, documents: Sequence[str], options: ScoreOptions, chunking: ChunkOptions
+    ) -> ScoreResult:
+        query_row = self._encoder.encode_query(query, options.truncate)
+        doc_rows, owners = self._encoder.encode_document_windows(
+            documents, options.truncate, options.max_tokens_per_document, chunking
+        )
+        embeddings = _unit_rows(self._model.run([query_row, *doc_rows]))
+        cosine = max_pool(np.clip(embeddings[1:] @ embeddings[0], -1.0, 1.0), owners, len(documents))
         scores = cosine if options.raw_scores else (cosine + 1.0) / 2.0
         tokens = len(query_row) + sum(len(row) for row in doc_rows)
         return ScoreResult(scores=scores, prompt_tokens=tokens)

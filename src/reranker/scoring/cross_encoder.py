@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from reranker.model_store.manifest import Activation, Manifest
+from reranker.scoring.chunking import ChunkOptions, max_pool
 from reranker.scoring.session import OnnxModel
 from reranker.scoring.tokenize import TextEncoder
 from reranker.scoring.types import ScoreOptions, ScoreResult
@@ -42,9 +43,23 @@ class CrossEncoderScorer:
 
     def score(self, query: str, documents: Sequence[str], options: ScoreOptions) -> ScoreResult:
         """Return the relevance of each document to the query, in input order."""
+        if options.chunking is not None:
+            return self._score_windows(query, documents, options, options.chunking)
         pairs = self._encoder.encode_pairs(
             query, documents, options.truncate, options.max_tokens_per_document
         )
         logits = self._model.run(pairs)
         scores = logits_to_scores(logits, self.manifest.activation, options.raw_scores)
         return ScoreResult(scores=scores, prompt_tokens=sum(len(pair) for pair in pairs))
+
+    def _score_windows(
+        self, query: str, documents: Sequence[str], options: ScoreOptions, chunking: ChunkOptions
+    ) -> ScoreResult:
+        pairs, owners = self._encoder.encode_pair_windows(
+            query, documents, options.truncate, options.max_tokens_per_document, chunking
+        )
+        logits = self._model.run(pairs)
+        scores = logits_to_scores(logits, self.manifest.activation, options.raw_scores)
+        return ScoreResult(
+            scores=max_pool(scores, owners, len(documents)), prompt_tokens=sum(len(pair) for pair in pairs)
+        )

@@ -15,6 +15,7 @@ from tokenizers import Tokenizer
 
 from reranker.config import Truncate
 from reranker.errors import ConfigurationError, InvalidRequest
+from reranker.scoring.chunking import ChunkOptions, chunk_documents
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,32 @@ class TextEncoder:
         docs = self._document_ids(documents, fit, truncate, max_tokens_per_document)
         return [self._single.wrap(doc) for doc in docs]
 
+    def encode_pair_windows(
+        self,
+        query: str,
+        documents: Sequence[str],
+        truncate: Truncate,
+        max_tokens_per_document: int | None,
+        chunking: ChunkOptions,
+    ) -> tuple[list[Encoded], list[int]]:
+        """Return (pairs, owners): one framed pair per document window, and each window's document."""
+        query_ids = self._query_ids(query, self.pair_query_budget, truncate)
+        fit = self.max_length - self._pair.specials - len(query_ids)
+        windows, owners = self._document_windows(documents, fit, truncate, max_tokens_per_document, chunking)
+        return [self._pair.wrap(query_ids, window) for window in windows], owners
+
+    def encode_document_windows(
+        self,
+        documents: Sequence[str],
+        truncate: Truncate,
+        max_tokens_per_document: int | None,
+        chunking: ChunkOptions,
+    ) -> tuple[list[Encoded], list[int]]:
+        """Return (rows, owners): each document window framed alone, and each window's document."""
+        fit = self.max_length - self._single.specials
+        windows, owners = self._document_windows(documents, fit, truncate, max_tokens_per_document, chunking)
+        return [self._single.wrap(window) for window in windows], owners
+
     def _query_ids(self, query: str, budget: int, truncate: Truncate) -> list[int]:
         ids: list[int] = self._tokenizer.encode(query, add_special_tokens=False).ids
         if len(ids) <= budget:
@@ -175,3 +202,23 @@ class TextEncoder:
                 ids = ids[len(ids) - budget :] if truncate == "start" else ids[:budget]
             result.append(ids)
         return result
+
+    def _document_windows(
+        self,
+        documents: Sequence[str],
+        fit: int,
+        truncate: Truncate,
+        max_tokens_per_document: int | None,
+        chunking: ChunkOptions,
+    ) -> tuple[list[list[int]], list[int]]:
+        # The client's cap applies to the whole document first (on its side, the start under
+        # "none"), then what is left is split into windows of what fits beside the query.
+        encodings = self._tokenizer.encode_batch(list(documents), add_special_tokens=False)
+        capped: list[list[int]] = []
+        for encoding in encodings:
+            ids: list[int] = encoding.ids
+            if max_tokens_per_document and len(ids) > max_tokens_per_document:
+                cut = max_tokens_per_document
+                ids = ids[len(ids) - cut :] if truncate == "start" else ids[:cut]
+            capped.append(ids)
+        return chunk_documents(capped, fit, chunking, truncate)

@@ -11,6 +11,7 @@ import numpy.typing as npt
 
 from reranker.config import Truncate
 from reranker.model_store.manifest import Manifest
+from reranker.scoring.chunking import ChunkOptions
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,8 @@ class ScoreOptions:
     truncate: Truncate = "end"
     max_tokens_per_document: int | None = None
     raw_scores: bool = False
+    # None: one row per document, cut to fit. Set: long documents are windowed and max-pooled.
+    chunking: ChunkOptions | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,117 @@
+"""Cohere's POST /v2/rerank (`cohere.ClientV2.rerank`, LangChain's CohereRerank).
+
+Cohere's v1 shape needs no route of its own: /v1/rerank already takes what `cohere.Client.rerank`
+sends (`rank_fields` and `max_chunks_per_doc` are fields of RerankRequest). v2 differs in
+`max_tokens_per_doc`, `priority` and in its response (`meta`, no `model` or `usage`). Older SDKs
+sent `return_documents`, `rank_fields` and `max_chunks_per_doc` on v2 too, so those are kept.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+
+from reranker.api.auth import require_api_key
+from reranker.api.compat.common import rerank_request, run_rerank
+from reranker.api.routes import ERRORS
+from reranker.api.schemas import MAX_CHUNKS_PER_DOC, RerankResponse
+
+RENAMES = {"max_tokens_per_document": "max_tokens_per_doc"}
+
+router = APIRouter(tags=["compatibility"])
+
+
+class CohereV2Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: StrictStr = Field(
+        description="Model name, alias or deployment id (Cohere's names are not served)."
+    )
+    query: StrictStr
+    documents: list[StrictStr | dict[str, Any]] = Field(
+        description="Strings (v2). Objects are accepted as on /v1/rerank, for older SDKs."
+    )
+    top_n: Annotated[StrictInt, Field(ge=1)] | None = None
+    max_tokens_per_doc: Annotated[StrictInt, Field(ge=1)] | None = Field(
+        None, description="Tokens of each document considered; never more than fit the model."
+    )
+    priority: StrictInt | None = Field(
+        None, description="Accepted and ignored: requests run in arrival order."
+    )
+    return_documents: StrictBool | None = Field(None, description="Older SDKs: echo each document.")
+    rank_fields: list[StrictStr] | None = Field(
+        None, description="Older SDKs: keys of object documents to score."
+    )
+    max_chunks_per_doc: Annotated[StrictInt, Field(ge=1, le=MAX_CHUNKS_PER_DOC)] | None = Field(
+        None, description="Older SDKs: long-document chunking, as on /v1/rerank."
+    )
+
+
+class CohereApiVersion(BaseModel):
+    version: str = "2"
+
+
+class CohereTokens(BaseModel):
+    input_tokens: int
+    output_tokens: int = 0
+
+
+class CohereMeta(BaseModel):
+    api_version: CohereApiVersion = Field(default_factory=CohereApiVersion)
+    tokens: CohereTokens
+
+
+class CohereV2Result(BaseModel):
+    index: int
+    relevance_score: float
+    document: dict[str, Any] | None = Field(None, description="Only with return_documents.")
+
+
+class CohereV2Response(BaseModel):
+    id: str
+    results: list[CohereV2Result]
+    meta: CohereMeta
+
+
+def to_rerank_request(body: CohereV2Request) -> dict[str, Any]:
+    """Return the /v1/rerank fields that mean what the Cohere v2 request asks for."""
+    return {
+        "model": body.model,
+        "query": body.query,
+        "documents": body.documents,
+        "top_n": body.top_n,
+        "max_tokens_per_document": body.max_tokens_per_doc,
+        "return_documents": body.return_documents,
+        "rank_fields": body.rank_fields,
+        "max_chunks_per_doc": body.max_chunks_per_doc,
+    }
+
+
+def from_rerank_response(response: RerankResponse, return_documents: bool) -> dict[str, Any]:
+    """Return the Cohere v2 body: id, results (index, relevance_score[, document]) and meta."""
+    results = [
+        {
+            "index": r.index,
+            "relevance_score": r.relevance_score,
+            **({"document": r.document} if return_documents else {}),
+        }
+        for r in response.results
+    ]
+    meta = CohereMeta(tokens=CohereTokens(input_tokens=response.usage.prompt_tokens))
+    return {"id": response.id, "results": results, "meta": meta.model_dump()}
+
+
+@router.post(
+    "/v2/rerank",
+    response_model=CohereV2Response,
+    responses=ERRORS,
+    dependencies=[Depends(require_api_key)],
+)
+async def cohere_v2_rerank(body: CohereV2Request, request: Request) -> JSONResponse:
+    """Cohere v2 rerank: the same ranking as /v1/rerank, in Cohere's response shape."""
+    rerank = rerank_request(to_rerank_request(body), RENAMES)
+    response = await run_rerank(request, rerank, "cohere-v2", RENAMES)
+    return JSONResponse(from_rerank_response(response, bool(body.return_documents)))

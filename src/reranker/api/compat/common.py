@@ -1,0 +1,121 @@
+"""What every wire format shares: validation in our error shape, the default model, the limiter.
+
+Each format's request is mapped onto `RerankRequest` and goes through the same limiter and
+`RerankService.rerank` as /v1/rerank, so limits, truncation and scores are the same everywhere.
+Errors name the client's own fields (TEI's `texts`, Cohere's `max_tokens_per_doc`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+
+from reranker.api.schemas import RerankRequest, RerankResponse
+from reranker.errors import InvalidRequest, ModelUnavailable, RerankError
+from reranker.service import RerankService
+
+logger = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class UnsupportedMediaType(RerankError):
+    status = 415
+    type = "unsupported_media_type"
+
+
+def _rename_loc(loc: Sequence[int | str], renames: Mapping[str, str]) -> tuple[int | str, ...]:
+    if loc and isinstance(loc[0], str) and loc[0] in renames:
+        return (renames[loc[0]], *loc[1:])
+    return tuple(loc)
+
+
+def validated(model: type[M], payload: object, renames: Mapping[str, str] | None = None) -> M:
+    """Return `payload` validated as `model`; errors are raised in our shape, fields renamed.
+
+    `renames` maps our field names to the client's (e.g. documents -> texts), so that a
+    message names what the client actually sent.
+    """
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        errors = [
+            {**error, "loc": ("body", *_rename_loc(error["loc"], renames or {}))} for error in exc.errors()
+        ]
+        raise RequestValidationError(errors) from None
+
+
+def rerank_request(fields: Mapping[str, Any], renames: Mapping[str, str] | None = None) -> RerankRequest:
+    """Return a RerankRequest from mapped fields; fields set to None are left to their defaults."""
+    return validated(RerankRequest, {k: v for k, v in fields.items() if v is not None}, renames)
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    """Return the body parsed as a JSON object, for routes that pick a format from its keys."""
+    content_type = request.headers.get("content-type", "")
+    if content_type and not content_type.lower().startswith("application/json"):
+        raise UnsupportedMediaType("send the body as JSON with Content-Type: application/json")
+    try:
+        payload = json.loads(await request.body())
+    except ValueError:
+        raise InvalidRequest("the body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise InvalidRequest("the body must be a JSON object")
+    return payload
+
+
+def default_model(request: Request) -> str:
+    """Return the deployment's default model, for formats whose requests name none (TEI)."""
+    model: str | None = request.app.state.settings.default_model
+    if not model:
+        raise ModelUnavailable(
+            "this route uses the deployment's default model and none is set: "
+            "the operator must set RERANK_DEFAULT_MODEL"
+        )
+    return model
+
+
+def rename_fields(exc: RerankError, renames: Mapping[str, str]) -> None:
+    """Replace our field name in the error's param and message by the client's, in place."""
+    for ours, theirs in renames.items():
+        if exc.param and re.match(rf"{re.escape(ours)}\b", exc.param):
+            pattern = rf"\b{re.escape(ours)}\b"
+            exc.param = re.sub(pattern, theirs, exc.param)
+            exc.message = re.sub(pattern, theirs, exc.message)
+            exc.args = (exc.message,)
+            return
+
+
+async def run_rerank(
+    request: Request, body: RerankRequest, api: str, renames: Mapping[str, str] | None = None
+) -> RerankResponse:
+    """Return the service's answer to `body`, computed through the app's scoring limiter."""
+    service: RerankService = request.app.state.service
+    request_id: str = request.state.request_id
+    started = time.perf_counter()
+    try:
+        response: RerankResponse = await request.app.state.limiter.run(service.rerank, body, request_id)
+    except RerankError as exc:
+        rename_fields(exc, renames or {})
+        raise
+    logger.info(
+        "rerank",
+        extra={
+            "request_id": request_id,
+            "api": api,
+            "model": body.model,
+            "documents": len(body.documents),
+            "top_n": body.top_n,
+            "prompt_tokens": response.usage.prompt_tokens,
+            "seconds": round(time.perf_counter() - started, 4),
+        },
+    )
+    return response

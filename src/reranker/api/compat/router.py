@@ -1,0 +1,85 @@
+"""The compatibility routes: Cohere's /v2/rerank, and /rerank shared by TEI and Infinity.
+
+TEI and Infinity both serve POST /rerank; their bodies differ in the documents' key
+(`texts` for TEI, `documents` for Infinity), which picks the format.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from reranker.api.auth import require_api_key
+from reranker.api.compat import cohere, infinity, tei
+from reranker.api.compat.common import default_model, json_object, rerank_request, run_rerank, validated
+from reranker.api.routes import ERRORS
+from reranker.errors import InvalidRequest
+
+router = APIRouter()
+router.include_router(cohere.router)
+
+_BODY_SCHEMA: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        tei.TeiRequest.model_json_schema(),
+                        infinity.InfinityRequest.model_json_schema(),
+                    ]
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/rerank",
+    responses={
+        **ERRORS,
+        200: {
+            "description": "TEI: a list of {index, score[, text]}; "
+            "Infinity: {object, results, model, usage, id, created}",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [
+                            {"type": "array", "items": tei.TeiRank.model_json_schema()},
+                            infinity.InfinityResponse.model_json_schema(),
+                        ]
+                    }
+                }
+            },
+        },
+    },
+    dependencies=[Depends(require_api_key)],
+    tags=["compatibility"],
+    openapi_extra=_BODY_SCHEMA,
+)
+async def rerank_root(request: Request) -> JSONResponse:
+    """TEI's or Infinity's rerank, picked by the body: `texts` (TEI) or `documents` (Infinity)."""
+    payload = await json_object(request)
+    if "texts" in payload:
+        return await _tei(request, payload)
+    if "documents" in payload:
+        return await _infinity(request, payload)
+    raise InvalidRequest("send `texts` (TEI's format) or `documents` (Infinity's format)", param="texts")
+
+
+async def _tei(request: Request, payload: dict[str, Any]) -> JSONResponse:
+    body = validated(tei.TeiRequest, payload)
+    rerank = rerank_request(tei.to_rerank_request(body, default_model(request)), tei.RENAMES)
+    response = await run_rerank(request, rerank, "tei", tei.RENAMES)
+    return JSONResponse(tei.from_rerank_response(response, body))
+
+
+async def _infinity(request: Request, payload: dict[str, Any]) -> JSONResponse:
+    body = validated(infinity.InfinityRequest, payload)
+    unspecified = body.model == infinity.UNSPECIFIED_MODEL
+    model = default_model(request) if unspecified else body.model
+    response = await run_rerank(request, rerank_request(infinity.to_rerank_request(body, model)), "infinity")
+    return JSONResponse(infinity.from_rerank_response(response, body))

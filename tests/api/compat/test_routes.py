@@ -1,0 +1,154 @@
+"""In process: Cohere's fields and chunking on /v1/rerank, and the compat routes' edges."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from reranker.api.app import create_app
+from reranker.config import Settings
+from tests.api.conftest import AUTH
+from tests.fixtures.long_documents import DISTRACTOR, LONG, LONG_QUERY
+
+GOOD = {"model": "default", "query": "deploy a model", "documents": ["a", "b"]}
+
+
+def post(client: TestClient, path: str, body: Any, status: int = 200) -> Any:
+    response = client.post(path, json=body, headers=AUTH)
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+# --- Cohere v1 fields on /v1/rerank ---------------------------------------------------------
+
+
+def test_rank_fields_default_equals_title_then_text(client: TestClient) -> None:
+    docs = [{"title": "Deploying", "text": "Billing lets you add balance."}, {"title": "x", "text": "y"}]
+    plain = post(client, "/v1/rerank", {**GOOD, "documents": docs})
+    ranked = post(client, "/v1/rerank", {**GOOD, "documents": docs, "rank_fields": ["title", "text"]})
+    assert plain["results"] == ranked["results"]
+
+
+def test_rank_fields_skip_missing_keys_and_echo_the_object_as_sent(client: TestClient) -> None:
+    docs = [{"a": "deploy a model", "b": "now", "n": 3}, {"b": "billing"}]
+    body = post(
+        client, "/v1/rerank", {**GOOD, "documents": docs, "rank_fields": ["a", "b"], "return_documents": True}
+    )
+    joined = post(client, "/v1/rerank", {**GOOD, "documents": ["deploy a model now", "billing"]})
+    assert [(r["index"], r["relevance_score"]) for r in body["results"]] == [
+        (r["index"], r["relevance_score"]) for r in joined["results"]
+    ]
+    assert {r["index"]: r["document"] for r in body["results"]} == {0: docs[0], 1: docs[1]}
+
+
+@pytest.mark.parametrize(
+    ("fields", "param", "fragment"),
+    [
+        ({"documents": [{"x": "a"}], "rank_fields": ["a"]}, "documents[0]", "none of the rank_fields (a)"),
+        ({"documents": [{"a": 5}], "rank_fields": ["a"]}, "documents[0].a", "must be a string"),
+        (
+            {"documents": [{"a": "x", "title": 5}], "rank_fields": ["a"]},
+            "documents[0].title",
+            "must be a string",
+        ),
+        ({"rank_fields": []}, "rank_fields", "at least 1"),
+        ({"rank_fields": "title"}, "rank_fields", "array"),
+        ({"documents": [{"id": "x"}]}, "documents[0].text", "required"),
+        ({"max_chunks_per_doc": 0}, "max_chunks_per_doc", "greater than or equal to 1"),
+        ({"extra_body": {"max_chunks_per_doc": 1001}}, "extra_body.max_chunks_per_doc", "less than or equal"),
+        (
+            {"extra_body": {"chunk_overlap": -1, "max_chunks_per_doc": 2}},
+            "extra_body.chunk_overlap",
+            "greater",
+        ),
+        ({"extra_body": {"chunk_overlap": 8}}, "extra_body.chunk_overlap", "needs max_chunks_per_doc"),
+        (
+            {"max_chunks_per_doc": 2, "extra_body": {"max_chunks_per_doc": 2}},
+            "extra_body.max_chunks_per_doc",
+            "not both",
+        ),
+        ({"extra_body": {"rank_fields": ["a"]}}, "extra_body.rank_fields", "not a known field"),
+    ],
+)
+def test_invalid_cohere_fields(client: TestClient, fields: dict[str, Any], param: str, fragment: str) -> None:
+    error = post(client, "/v1/rerank", {**GOOD, **fields}, 400)["error"]
+    assert error["type"] == "invalid_request"
+    assert error["param"] == param
+    assert fragment in error["message"]
+
+
+# --- chunking through extra_body --------------------------------------------------------------
+
+
+def test_extra_body_chunking_ranks_the_long_document_first(client: TestClient) -> None:
+    body = {"model": "default", "query": LONG_QUERY, "documents": [LONG, DISTRACTOR]}
+    cut = post(client, "/v1/rerank", body)
+    chunked = post(
+        client, "/v1/rerank", {**body, "extra_body": {"max_chunks_per_doc": 10, "chunk_overlap": 16}}
+    )
+    top_level = post(
+        client, "/v1/rerank", {**body, "max_chunks_per_doc": 10, "extra_body": {"chunk_overlap": 16}}
+    )
+    assert [r["index"] for r in cut["results"]] == [1, 0]
+    assert [r["index"] for r in chunked["results"]] == [0, 1]
+    assert top_level["results"] == chunked["results"]
+    assert chunked["usage"]["prompt_tokens"] > cut["usage"]["prompt_tokens"]
+
+
+def test_the_window_bound_is_a_setting(api_settings: Settings) -> None:
+    settings = api_settings.model_copy(update={"max_chunks_per_request": 4})
+    with TestClient(create_app(settings)) as client:
+        body = {"model": "default", "query": LONG_QUERY, "documents": [LONG, LONG], "max_chunks_per_doc": 10}
+        error = post(client, "/v1/rerank", body, 400)["error"]
+        assert error["param"] == "max_chunks_per_doc"
+        assert "split into 6 windows; at most 4" in error["message"]
+        post(client, "/v1/rerank", {**body, "max_chunks_per_doc": 2})
+
+
+# --- the compat routes' edges -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v2/rerank", GOOD),
+        ("/rerank", {"query": "q", "texts": ["a"]}),
+        ("/rerank", {"query": "q", "documents": ["a"]}),
+    ],
+)
+def test_compat_routes_need_the_key(client: TestClient, path: str, body: dict[str, Any]) -> None:
+    missing = client.post(path, json=body)
+    wrong = client.post(path, json=body, headers={"Authorization": "Bearer nope"})
+    assert missing.status_code == wrong.status_code == 401
+    assert wrong.json()["error"]["type"] == "authentication_error"
+
+
+def test_root_rerank_needs_texts_or_documents(client: TestClient) -> None:
+    error = post(client, "/rerank", {"query": "q", "inputs": ["a"]}, 400)["error"]
+    assert "texts" in error["message"] and "documents" in error["message"]
+    for raw in (b"{not json", b"[1]"):
+        response = client.post("/rerank", content=raw, headers={**AUTH, "Content-Type": "application/json"})
+        assert response.status_code == 400
+        assert response.json()["error"]["type"] == "invalid_request"
+    text = client.post("/rerank", content=b"q", headers={**AUTH, "Content-Type": "text/plain"})
+    assert text.status_code == 415
+    assert text.json()["error"]["type"] == "unsupported_media_type"
+
+
+def test_formats_without_a_model_need_a_default(api_settings: Settings) -> None:
+    with TestClient(create_app(api_settings.model_copy(update={"default_model": None}))) as client:
+        for body in ({"query": "q", "texts": ["a"]}, {"query": "q", "documents": ["a"]}):
+            error = post(client, "/rerank", body, 503)["error"]
+            assert error["type"] == "model_unavailable"
+            assert "RERANK_DEFAULT_MODEL" in error["message"]
+        named = post(client, "/rerank", {"query": "q", "documents": ["a"], "model": "tiny-ce"})
+        assert named["model"] == "tiny-ce"
+
+
+def test_openapi_documents_the_compat_routes(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/v2/rerank" in paths
+    schema = paths["/rerank"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert [option["title"] for option in schema["oneOf"]] == ["TeiRequest", "InfinityRequest"]
