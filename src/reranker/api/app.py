@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from reranker import __version__
+from reranker.api.compat.router import router as compat_router
 from reranker.api.errors import install_error_handlers
 from reranker.api.limiter import ScoringLimiter
 from reranker.api.middleware import RequestContextMiddleware
@@ -26,6 +27,12 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     keys = [key.get_secret_value().encode() for key in settings.api_keys]
+    if settings.api_keys_secret_id:
+        from reranker.secrets import load_api_keys
+
+        loaded = load_api_keys(settings.api_keys_secret_id)
+        keys += [key.get_secret_value().encode() for key in loaded]
+        logger.info("API keys loaded from Secrets Manager", extra={"key_count": len(loaded)})
     if not keys and not settings.allow_anonymous:
         raise ConfigurationError(
             "no API keys: set RERANK_API_KEYS (or RERANK_API_KEYS_SECRET_ID), "
@@ -48,6 +55,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app.state.service = RerankService(registry, settings)
     app.state.limiter = ScoringLimiter(settings.max_concurrency, settings.max_queue)
     app.include_router(router)
+    app.include_router(compat_router)
     install_error_handlers(app)
     if settings.cors_origins:
         app.add_middleware(
