@@ -1,0 +1,234 @@
+"""A Hugging Face checkpoint folder -> a served model folder: tokenizer.json, ONNX graphs, model.json.
+
+Everything is written into a hidden sibling folder and renamed into place only after every
+variant has passed parity, so a failed or killed export never leaves a half model folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import onnx
+import onnxruntime
+import torch
+from pydantic import ValidationError
+
+from reranker.export import parity
+from reranker.export.checkpoint import (
+    activation_for,
+    attention_shape,
+    detect_kind,
+    position_limit,
+    read_architectures,
+    read_sentence_layout,
+    resolve_max_length,
+    uses_token_type_ids,
+)
+from reranker.export.errors import ExportError
+from reranker.export.graph import OPSET, optimize_graph, quantize_int8, trace_to_onnx
+from reranker.export.loading import (
+    load_config,
+    load_model,
+    load_tokenizer,
+    save_tokenizer_json,
+    transformers_offline,
+)
+from reranker.export.samples import sample_inputs
+from reranker.export.wrappers import BiEncoderGraph, CrossEncoderGraph
+from reranker.model_store.manifest import (
+    MANIFEST_NAME,
+    FileEntry,
+    Manifest,
+    ModelKind,
+    file_entry,
+)
+
+logger = logging.getLogger(__name__)
+
+Variant = Literal["fp32", "int8"]
+VARIANT_FILES: dict[Variant, str] = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+TOKENIZER_FILE = "tokenizer.json"
+_PLACEHOLDER = FileEntry(sha256="0" * 64, size=0)
+
+
+def _chosen_variants(variants: Sequence[str]) -> list[Variant]:
+    known: tuple[Variant, ...] = get_args(Variant)
+    chosen = [v for v in known if v in variants]
+    unknown = sorted(set(variants) - set(known))
+    if unknown or not chosen:
+        raise ExportError(f"variants must be a non-empty subset of {list(known)}, got {list(variants)}")
+    return chosen
+
+
+def _occupied(out: Path) -> bool:
+    if out.is_symlink() or out.is_file():
+        return True
+    return out.is_dir() and any(out.iterdir())
+
+
+def _build_manifest(files: Mapping[str, FileEntry], **fields: Any) -> Manifest:
+    try:
+        return Manifest(files=dict(files), **fields)
+    except ValidationError as exc:
+        raise ExportError(f"the model manifest would be invalid: {exc}") from exc
+
+
+def _example_inputs(
+    tokenizer: Any, kind: ModelKind, input_names: Sequence[str], max_length: int
+) -> dict[str, torch.Tensor]:
+    """Return two padded rows of different lengths to trace with (shapes stay dynamic)."""
+    first, second = sample_inputs(kind, max_length)[:2]
+    columns = [list(column) for column in zip(first, second, strict=True)]
+    encoded = tokenizer(*columns, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    width = encoded["input_ids"].shape[1]
+    return {
+        name: encoded[name] if name in encoded else torch.zeros((2, width), dtype=torch.int64)
+        for name in input_names
+    }
+
+
+def _publish(folder: Path, out: Path, staging: Path, overwrite: bool) -> None:
+    """Move the finished `folder` to `out`; an old `out` is kept until the new one is in place."""
+    previous: Path | None = None
+    if out.is_symlink() or out.is_file():
+        if not overwrite:
+            raise ExportError(f"{out} appeared during export; pass overwrite=True to replace it")
+        out.unlink()
+    elif out.is_dir():
+        if any(out.iterdir()) and not overwrite:
+            raise ExportError(f"{out} filled up during export; pass overwrite=True to replace it")
+        previous = out.rename(staging / "previous")
+    try:
+        folder.rename(out)
+    except OSError:
+        if previous is not None:
+            previous.rename(out)
+        raise
+
+
+def export_model(
+    source: Path,
+    out: Path,
+    *,
+    name: str,
+    version: str = "1",
+    aliases: Sequence[str] = (),
+    kind: ModelKind | None = None,
+    max_length: int | None = None,
+    variants: Sequence[Variant] = ("fp32", "int8"),
+    overwrite: bool = False,
+) -> Manifest:
+    """Return the manifest of the model folder written to `out` from checkpoint `source`.
+
+    Raises ExportError before any heavy work when the checkpoint, the options or `out` are
+    unusable, and after it when a variant fails parity (then `out` is left untouched).
+    """
+    started = time.perf_counter()
+    source, out = Path(source), Path(out)
+    chosen = _chosen_variants(variants)
+    if _occupied(out) and not overwrite:
+        raise ExportError(f"{out} exists and is not empty; pass overwrite=True to replace it")
+    architectures = read_architectures(source)
+    kind = kind or detect_kind(source)
+    layout = read_sentence_layout(source) if kind == "bi-encoder" else None
+    config = load_config(source)
+    tokenizer = load_tokenizer(source)
+    length = resolve_max_length(
+        max_length,
+        kind=kind,
+        sentence_max=layout.max_seq_length if layout else None,
+        tokenizer_max=getattr(tokenizer, "model_max_length", None),
+        limit=position_limit(config),
+    )
+    fields: dict[str, Any] = {
+        "name": name,
+        "version": version,
+        "aliases": list(aliases),
+        "kind": kind,
+        "max_length": length,
+        "activation": activation_for(len(config["id2label"])) if layout is None else "identity",
+        "pooling": layout.pooling if layout else None,
+        "normalize": layout.normalize if layout else False,
+        "tokenizer": TOKENIZER_FILE,
+        "variants": {v: VARIANT_FILES[v] for v in chosen},
+        "source": source.resolve().name,
+    }
+    placeholders = dict.fromkeys([TOKENIZER_FILE, *fields["variants"].values()], _PLACEHOLDER)
+    _build_manifest(placeholders, **fields)  # fail fast on a bad name, alias or version
+
+    input_names = ["input_ids", "attention_mask"]
+    if uses_token_type_ids(config):
+        input_names.append("token_type_ids")
+    model = load_model(source, kind, architectures)
+    graph = (
+        CrossEncoderGraph(model)
+        if layout is None
+        else BiEncoderGraph(model, layout.pooling, layout.normalize)
+    ).eval()  # eval the wrapper too: export restores its training flag recursively
+    num_heads, hidden_size = attention_shape(config)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.export-", dir=out.parent) as staging_dir:
+        staging = Path(staging_dir)
+        folder, work = staging / "model", staging / "work"
+        folder.mkdir()
+        work.mkdir()
+        backend = save_tokenizer_json(tokenizer, folder / TOKENIZER_FILE)
+        example = _example_inputs(tokenizer, kind, input_names, length)
+        trace_to_onnx(graph, example, graph.output_name, work / "raw.onnx")
+        paths: dict[str, Path] = {"fp32": (folder if "fp32" in chosen else work) / VARIANT_FILES["fp32"]}
+        fused = optimize_graph(
+            work / "raw.onnx",
+            paths["fp32"],
+            model_type=str(config.get("model_type", "")),
+            num_heads=num_heads,
+            hidden_size=hidden_size,
+        )
+        if "int8" in chosen:
+            paths["int8"] = folder / VARIANT_FILES["int8"]
+            quantize_int8(paths["fp32"], paths["int8"])
+        figures = parity.measure_parity(
+            kind=kind,
+            module=graph,
+            tokenizer=tokenizer,
+            backend=backend,
+            input_names=input_names,
+            max_length=length,
+            variants={v: paths[v] for v in chosen},
+        )
+        fields["export"] = {
+            "torch": torch.__version__,
+            "transformers": transformers_offline().__version__,
+            "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__,
+            "opset": OPSET,
+            "inputs": input_names,
+            "fused_ops": fused,
+            "parity": figures,
+            "tolerances": {
+                "fp32_max_abs_diff": parity.FP32_MAX_ABS_DIFF,
+                "fp32_min_cosine": parity.FP32_MIN_COSINE,
+                "int8_min_cosine": parity.INT8_MIN_COSINE,
+                "int8_min_mean_cosine": parity.INT8_MIN_MEAN_COSINE,
+                "int8_min_spearman": parity.INT8_MIN_SPEARMAN,
+                "int8_min_pearson": parity.INT8_MIN_PEARSON,
+            },
+        }
+        files = {f: file_entry(folder / f) for f in placeholders}
+        manifest = _build_manifest(files, **fields)
+        (folder / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+        _publish(folder, out, staging, overwrite)
+    logger.info(
+        "exported %s (%s, max_length %d, variants %s) in %.1f s",
+        name,
+        kind,
+        length,
+        chosen,
+        time.perf_counter() - started,
+    )
+    return manifest
