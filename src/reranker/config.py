@@ -47,6 +47,15 @@ class Settings(BaseSettings):
     variant: Variant = "int8"
     cache_dir: Path = Path("/tmp/reranker-models")
 
+    # S3 model store: an endpoint override (MinIO, LocalStack, tests), tries per object with
+    # exponential backoff from the base pause, and parallel ranged GETs for large files.
+    s3_endpoint_url: str | None = Field(None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+    s3_region: str | None = Field(None, pattern=r"^[a-z0-9-]{2,32}$")
+    s3_max_attempts: int = Field(4, ge=1, le=10)
+    s3_retry_base_seconds: float = Field(0.25, ge=0.0, le=30.0)
+    s3_timeout_seconds: float = Field(10.0, gt=0.0, le=300.0)
+    s3_download_concurrency: int = Field(8, ge=1, le=64)
+
     # Auth.
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     api_keys_secret_id: str | None = None
@@ -59,6 +68,8 @@ class Settings(BaseSettings):
     max_query_chars: int = Field(10_000, ge=1)
     max_query_tokens: int | None = Field(None, ge=1)
     default_truncate: Truncate = "end"
+    # Long-document chunking: windows scored per request, over all documents together.
+    max_chunks_per_request: int = Field(2000, ge=1, le=1_000_000)
 
     # Scoring.
     threads: int = Field(0, ge=0, le=256)
@@ -86,6 +97,18 @@ class Settings(BaseSettings):
         for name in value:
             if not MODEL_NAME_PATTERN.match(name):
                 raise ValueError(f"model name or alias {name!r} must match {MODEL_NAME_PATTERN.pattern}")
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def _valid_uris(cls, value: dict[str, str]) -> dict[str, str]:
+        from reranker.model_store.s3uri import check_model_uri
+
+        for name, uri in value.items():
+            try:
+                check_model_uri(uri)
+            except ValueError as exc:
+                raise ValueError(f"model {name!r}: {exc}") from exc
         return value
 
     @model_validator(mode="after")

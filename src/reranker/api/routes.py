@@ -10,8 +10,16 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from reranker.api.auth import require_api_key
-from reranker.api.schemas import ErrorResponse, ModelCard, ModelList, RerankRequest, RerankResponse
+from reranker.api.schemas import (
+    ColdStartTimes,
+    ErrorResponse,
+    ModelCard,
+    ModelList,
+    RerankRequest,
+    RerankResponse,
+)
 from reranker.logs import hash_user
+from reranker.model_store.timing import import_seconds
 from reranker.service import RerankService
 
 logger = logging.getLogger(__name__)
@@ -90,6 +98,14 @@ async def models(request: Request) -> ModelList:
                 max_length=scorer.manifest.max_length if scorer else None,
                 variant=scorer.variant if scorer else None,
                 provider=scorer.provider if scorer else None,
+                cold_start=ColdStartTimes(
+                    import_seconds=import_seconds(),
+                    fetch_seconds=served.cold_start.fetch_seconds,
+                    session_seconds=served.cold_start.session_seconds,
+                    warm_seconds=served.cold_start.warm_seconds,
+                )
+                if served.cold_start
+                else None,
             )
         )
     return ModelList(data=cards)

@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from reranker.config import Settings
@@ -14,6 +14,8 @@ from reranker.errors import ModelNotFound, ModelUnavailable, RerankError
 from reranker.model_store.base import ModelStore
 from reranker.model_store.local import LocalModelStore
 from reranker.model_store.manifest import Manifest
+from reranker.model_store.s3 import S3ModelStore
+from reranker.model_store.timing import ColdStart, since
 from reranker.scoring.loader import load_scorer
 from reranker.scoring.types import Scorer
 
@@ -27,6 +29,7 @@ class ServedModel:
     name: str
     aliases: tuple[str, ...]
     scorer: Scorer | None
+    cold_start: ColdStart | None = None
 
 
 def uri_scheme(uri: str) -> str:
@@ -43,9 +46,15 @@ class ModelRegistry:
         loader: ScorerLoader = load_scorer,
     ) -> None:
         self._settings = settings
-        self._stores: Mapping[str, ModelStore] = stores or {"file": LocalModelStore()}
+        # Stores by URI scheme; the S3 store builds its boto3 client only on its first fetch.
+        self._stores: Mapping[str, ModelStore] = {
+            "file": LocalModelStore(),
+            "s3": S3ModelStore(settings),
+            **(stores or {}),
+        }
         self._loader = loader
         self._scorers: dict[str, Scorer] = {}
+        self._cold: dict[str, ColdStart] = {}
         self._locks = {name: threading.Lock() for name in settings.models}
 
     def resolve(self, requested: str) -> str:
@@ -78,6 +87,7 @@ class ModelRegistry:
                 name=name,
                 aliases=tuple(a for a, target in self._settings.aliases.items() if target == name),
                 scorer=self._scorers.get(name),
+                cold_start=self._cold.get(name),
             )
             for name in self._settings.models
         ]
@@ -90,11 +100,14 @@ class ModelRegistry:
         started = time.perf_counter()
         try:
             local = store.fetch(uri, label=name)
+            fetched = time.perf_counter()
             scorer = self._loader(local.folder, local.manifest, self._settings)
         except ModelUnavailable:
             raise
         except RerankError as exc:
             raise ModelUnavailable(f"model {name!r} could not be loaded: {exc.message}") from exc
+        cold = ColdStart(fetch_seconds=round(fetched - started, 4), session_seconds=since(fetched))
+        self._cold[name] = cold
         logger.info(
             "model loaded",
             extra={
@@ -102,6 +115,15 @@ class ModelRegistry:
                 "variant": scorer.variant,
                 "provider": scorer.provider,
                 "seconds": round(time.perf_counter() - started, 3),
+                "fetch_seconds": cold.fetch_seconds,
+                "session_seconds": cold.session_seconds,
             },
         )
         return scorer
+
+    def record_warm(self, requested: str, seconds: float) -> None:
+        """Note how long warming `requested` took, for the cold-start figures of /v1/models."""
+        name = self.resolve(requested)
+        if name in self._cold:
+            self._cold[name] = replace(self._cold[name], warm_seconds=round(seconds, 4))
+        logger.info("model warmed", extra={"model": name, "warm_seconds": round(seconds, 4)})
