@@ -22,10 +22,7 @@ record_import_seconds(since(_STARTED))
 settings = get_settings()
 app = create_app(settings)
 if settings.default_model:
-    app.state.service.registry.get(settings.default_model)  # fetch + session, timed by the registry
-    _warm_started = time.perf_counter()
-    app.state.service.warm(settings.default_model)
-    app.state.service.registry.record_warm(settings.default_model, since(_warm_started))
+    app.state.service.warm(settings.default_model)  # fetch, session and warm-up, each timed
 handler = Mangum(app, lifespan="off")
 logging.getLogger("reranker.handler").info(
     "cold start", extra={"import_seconds": import_seconds(), "init_seconds": since(_STARTED)}

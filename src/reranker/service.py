@@ -6,6 +6,7 @@ is measured offline is what is served.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -132,7 +133,9 @@ class RerankService:
     def warm(self, model: str) -> None:
         """Load `model` and score one pair, so the first real request pays no start-up cost."""
         scorer = self.registry.get(model)
+        started = time.perf_counter()
         scorer.score("warm up", ["the first run allocates the session's buffers"], ScoreOptions())
+        self.registry.record_warm(model, time.perf_counter() - started)
 
     def _check_limits(self, request: RerankRequest) -> None:
         settings = self._settings
