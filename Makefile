@@ -12,7 +12,7 @@ export RERANK_API_KEYS
 
 # Set up a venv, export the embedded default model to ONNX once, and serve it on localhost.
 serve: $(MODEL_DIR)/model.json
-	@echo "Serving $(MODEL_DIR) as model 'default' on http://$(HOST):$(PORT) (API key: \$$RERANK_API_KEYS)"
+	@echo "Serving $(MODEL_DIR) as model 'default' on http://$(HOST):$(PORT) (API key: $(RERANK_API_KEYS))"
 	$(BIN)/reranker serve --model $(MODEL_DIR) --host $(HOST) --port $(PORT)
 
 default-model: $(MODEL_DIR)/model.json
