@@ -16,13 +16,22 @@ from mangum import Mangum  # noqa: E402
 
 from reranker.api.app import create_app  # noqa: E402
 from reranker.config import get_settings  # noqa: E402
+from reranker.errors import ModelUnavailable  # noqa: E402
 from reranker.model_store.timing import import_seconds, record_import_seconds, since  # noqa: E402
 
 record_import_seconds(since(_STARTED))
 settings = get_settings()
 app = create_app(settings)
 if settings.default_model:
-    app.state.service.warm(settings.default_model)  # fetch, session and warm-up, each timed
+    try:
+        app.state.service.warm(settings.default_model)  # fetch, session and warm-up, each timed
+    except ModelUnavailable as exc:
+        # A store that is down at init must not crash-loop the environment with a traceback:
+        # requests get 503 with the reason, and each one retries the fetch until it works.
+        logging.getLogger("reranker.handler").error(
+            "default model not ready at init; requests will retry it",
+            extra={"model": settings.default_model, "error": exc.message},
+        )
 handler = Mangum(app, lifespan="off")
 logging.getLogger("reranker.handler").info(
     "cold start", extra={"import_seconds": import_seconds(), "init_seconds": since(_STARTED)}

@@ -6,6 +6,7 @@ is measured offline is what is served.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 
@@ -158,3 +159,43 @@ class RerankService:
                     f"{param} is {len(text)} characters; at most {settings.max_document_chars} are accepted",
                     param=param,
                 )
+        unsendable = first_unsendable(request.model_dump(exclude_unset=True))
+        if unsendable is not None:
+            param, problem = unsendable
+            raise InvalidRequest(f"{param} {problem}", param=param)
+
+
+def first_unsendable(value: object, where: str = "") -> tuple[str, str] | None:
+    """Return (param, problem) for the first value JSON cannot carry back out, else None.
+
+    Python's JSON decoder accepts NaN, Infinity and unpaired UTF-16 surrogate escapes
+    ("\\ud800"); the tokenizer, the UTF-8 response encoder and the log lines cannot take
+    them, so they are refused up front as a 400 rather than failing later as a 500.
+    Iterative, so deeply nested document extras cannot exhaust the stack.
+    """
+    stack: list[tuple[str, object]] = [(where, value)]
+    while stack:
+        param, item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii() and not _utf8_encodable(item):
+                return param, "holds an unpaired UTF-16 surrogate (\\ud800-\\udfff): send valid Unicode"
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return param, "must be a finite number (NaN and Infinity are not JSON)"
+        elif isinstance(item, dict):
+            for key, child in reversed(item.items()):
+                child_param = f"{param}.{key}" if param else str(key)
+                if isinstance(key, str) and not key.isascii() and not _utf8_encodable(key):
+                    return param or "body", "has a key with an unpaired UTF-16 surrogate: send valid Unicode"
+                stack.append((child_param, child))
+        elif isinstance(item, list):
+            stack.extend((f"{param}[{index}]", child) for index, child in reversed(list(enumerate(item))))
+    return None
+
+
+def _utf8_encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hmac
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from reranker.config import Settings
 from reranker.errors import Unauthorized
@@ -27,7 +29,14 @@ def check_bearer(authorization: str | None, settings: Settings, keys: list[bytes
         raise Unauthorized("invalid API key")
 
 
-async def require_api_key(request: Request) -> None:
+# Declares the bearer scheme in the OpenAPI document (clients and fuzzers see that auth is needed);
+# it raises nothing itself, so every failure comes from check_bearer in the one error shape.
+_BEARER = HTTPBearer(auto_error=False, description="An API key of this deployment.")
+
+
+async def require_api_key(
+    request: Request, _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
+) -> None:
     """FastAPI dependency guarding every /v1 route."""
     state = request.app.state
     check_bearer(request.headers.get("authorization"), state.settings, state.api_keys)

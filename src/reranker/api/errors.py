@@ -32,6 +32,13 @@ _MESSAGES: dict[str, str] = {
 }
 _DOCUMENT_ITEM = re.compile(r"^documents\[\d+\]$")
 _STATUS_TYPES = {404: "not_found", 405: "method_not_allowed", 415: "unsupported_media_type"}
+# FastAPI answers a body that json.loads cannot take (bad UTF-8, nesting past the recursion
+# limit, an integer over 4300 digits) with this fixed detail; it gets a message that says what to fix.
+_FASTAPI_PARSE_ERROR = "There was an error parsing the body"
+UNPARSABLE_BODY = (
+    "the body is not valid JSON: send UTF-8 text, nested less than 1000 levels deep, "
+    "integers under 4300 digits"
+)
 
 
 def error_response(
@@ -68,8 +75,10 @@ def _describe(error: dict[str, Any]) -> tuple[str, str | None]:
     kind = error["type"]
     if kind == "json_invalid":
         return "the body is not valid JSON", None
-    if kind == "model_attributes_type" or (kind == "missing" and not param):
+    if kind in ("model_attributes_type", "missing") and not param:
         return "the body must be a JSON object", None
+    if kind == "model_attributes_type":
+        return f"{param} must be an object", param
     detail = _MESSAGES.get(kind) or _plain(str(error["msg"]))
     if kind.startswith("string_") and error.get("ctx", {}).get("max_length"):
         detail = f"must be at most {error['ctx']['max_length']} characters"
@@ -83,6 +92,7 @@ def _plain(pydantic_message: str) -> str:
         ("Input should", "must"),
         ("List should", "must"),
         ("Dictionary should", "must"),
+        ("String should", "must"),
     ):
         if message.startswith(prefix):
             return replacement + message[len(prefix) :]
@@ -91,11 +101,13 @@ def _plain(pydantic_message: str) -> str:
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     content_type = request.headers.get("content-type", "")
-    if content_type and not content_type.lower().startswith("application/json"):
+    errors = list(exc.errors())
+    # FastAPI hands the raw bytes on, unparsed, when the Content-Type is missing or not JSON.
+    unparsed = any(isinstance(error.get("input"), bytes) for error in errors)
+    if unparsed or (content_type and not content_type.lower().startswith("application/json")):
         return error_response(
             415, "unsupported_media_type", "send the body as JSON with Content-Type: application/json"
         )
-    errors = list(exc.errors())
     # Unions report one error per member; the deepest location names the real culprit.
     best = max(errors, key=lambda e: len(e["loc"])) if errors else {"loc": (), "type": "", "msg": ""}
     item = param_from_loc(best["loc"])
@@ -120,7 +132,8 @@ async def _rerank_error(request: Request, exc: RerankError) -> JSONResponse:
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     type_ = _STATUS_TYPES.get(exc.status_code, "invalid_request")
     message = {404: f"no route {request.url.path}", 405: f"{request.method} is not allowed here"}
-    return error_response(exc.status_code, type_, message.get(exc.status_code, str(exc.detail)))
+    detail = UNPARSABLE_BODY if exc.detail == _FASTAPI_PARSE_ERROR else str(exc.detail)
+    return error_response(exc.status_code, type_, message.get(exc.status_code, detail))
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -41,17 +41,21 @@ class RequestContextMiddleware:
         if declared is not None and declared > self.max_body_bytes:
             await self._too_large(scope, receive, send_with_headers)
             return
-        body = b""
+        chunks: list[bytes] = []  # joined once at the end: `body +=` would copy O(n^2) bytes
+        size = 0
         more = True
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
                 return
-            body += message.get("body", b"")
+            chunk = message.get("body", b"")
+            chunks.append(chunk)
+            size += len(chunk)
             more = message.get("more_body", False)
-            if len(body) > self.max_body_bytes:
+            if size > self.max_body_bytes:
                 await self._too_large(scope, receive, send_with_headers)
                 return
+        body = b"".join(chunks)
 
         replayed = False
 

@@ -31,6 +31,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         401: "Missing or wrong API key",
         404: "Unknown model",
         413: "Body too large",
+        415: "Body not sent as JSON (Content-Type: application/json)",
         429: "Overloaded; see Retry-After",
         500: "Unexpected error",
         503: "Model not available",

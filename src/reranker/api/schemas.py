@@ -71,7 +71,11 @@ class RerankRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: StrictStr = Field(min_length=1, max_length=128, description="Model name, alias or deployment id.")
-    query: StrictStr = Field(description="The search query; must contain a non-space character.")
+    # The pattern is declared for clients and fuzzers; the validator below enforces it with a clearer message.
+    query: StrictStr = Field(
+        description="The search query; must contain a non-space character.",
+        json_schema_extra={"pattern": r"\S"},
+    )
     documents: list[StrictStr | DocumentObject] = Field(
         min_length=1,
         description="Candidates: strings, or objects with `text` (and optional `title`, `id`, ...). "

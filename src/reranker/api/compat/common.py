@@ -18,6 +18,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
+from reranker.api.errors import UNPARSABLE_BODY
 from reranker.api.schemas import RerankRequest, RerankResponse
 from reranker.errors import InvalidRequest, ModelUnavailable, RerankError
 from reranker.service import RerankService
@@ -65,8 +66,8 @@ async def json_object(request: Request) -> dict[str, Any]:
         raise UnsupportedMediaType("send the body as JSON with Content-Type: application/json")
     try:
         payload = json.loads(await request.body())
-    except ValueError:
-        raise InvalidRequest("the body is not valid JSON") from None
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the interpreter's limit
+        raise InvalidRequest(UNPARSABLE_BODY) from None
     if not isinstance(payload, dict):
         raise InvalidRequest("the body must be a JSON object")
     return payload
