@@ -74,8 +74,12 @@ class Settings(BaseSettings):
     # Scoring.
     threads: int = Field(0, ge=0, le=256)
     providers: Providers = "auto"
-    batch_token_budget: int = Field(4096, ge=64)
+    # 1024: small batches keep activations in cache; 2-13% more pairs/s than 4096 on 2 cores
+    # (benchmarks/tuning.py, docs/benchmarks.md).
+    batch_token_budget: int = Field(1024, ge=64)
     max_batch_size: int = Field(32, ge=1, le=1024)
+    # Bi-encoders: embeddings kept per model process (384 floats = 1.5 kB each for MiniLM); 0 = off.
+    embedding_cache_size: int = Field(20_000, ge=0, le=10_000_000)
 
     # Concurrency: scoring jobs at once, and how many may wait before we answer 429.
     max_concurrency: int = Field(1, ge=1, le=64)

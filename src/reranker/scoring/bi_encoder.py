@@ -1,7 +1,8 @@
 """Bi-encoders (embedding checkpoints): the query once, each document once, cosine between.
 
 Cosine in [-1, 1] is mapped to (cos + 1) / 2 so scores share the [0, 1] range of the API;
-`raw_scores` returns the cosine itself.
+`raw_scores` returns the cosine itself. Embeddings are cached by their exact input ids, so a
+document seen before (same text, same truncation) is not encoded again.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import numpy as np
 import numpy.typing as npt
 
 from reranker.model_store.manifest import Manifest
-from reranker.scoring.chunking import ChunkOptions, max_pool
+from reranker.scoring.chunking import max_pool
+from reranker.scoring.embedding_cache import EmbeddingCache, Vector, cache_key
 from reranker.scoring.session import OnnxModel
-from reranker.scoring.tokenize import TextEncoder
+from reranker.scoring.tokenize import Encoded, TextEncoder
 from reranker.scoring.types import ScoreOptions, ScoreResult
 
 
@@ -25,36 +27,49 @@ def _unit_rows(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
 
 
 class BiEncoderScorer:
-    def __init__(self, manifest: Manifest, encoder: TextEncoder, model: OnnxModel) -> None:
+    def __init__(
+        self, manifest: Manifest, encoder: TextEncoder, model: OnnxModel, cache: EmbeddingCache
+    ) -> None:
         self.manifest = manifest
         self.provider = model.provider
         self.variant = model.variant
         self._encoder = encoder
         self._model = model
+        self._cache = cache
 
     def score(self, query: str, documents: Sequence[str], options: ScoreOptions) -> ScoreResult:
         """Return the similarity of each document to the query, in input order."""
-        if options.chunking is not None:
-            return self._score_windows(query, documents, options, options.chunking)
         query_row = self._encoder.encode_query(query, options.truncate)
-        doc_rows = self._encoder.encode_documents(
-            documents, options.truncate, options.max_tokens_per_document
-        )
-        embeddings = _unit_rows(self._model.run([query_row, *doc_rows]))
+        owners: list[int] | None = None
+        if options.chunking is None:
+            doc_rows = self._encoder.encode_documents(
+                documents, options.truncate, options.max_tokens_per_document
+            )
+        else:
+            doc_rows, owners = self._encoder.encode_document_windows(
+                documents, options.truncate, options.max_tokens_per_document, options.chunking
+            )
+        embeddings = _unit_rows(self._embed([query_row, *doc_rows]))
         cosine = np.clip(embeddings[1:] @ embeddings[0], -1.0, 1.0)
+        if owners is not None:
+            cosine = max_pool(cosine, owners, len(documents))
         scores = cosine if options.raw_scores else (cosine + 1.0) / 2.0
         tokens = len(query_row) + sum(len(row) for row in doc_rows)
         return ScoreResult(scores=scores, prompt_tokens=tokens)
 
-    def _score_windows(
-        self, query: str, documents: Sequence[str], options: ScoreOptions, chunking: ChunkOptions
-    ) -> ScoreResult:
-        query_row = self._encoder.encode_query(query, options.truncate)
-        doc_rows, owners = self._encoder.encode_document_windows(
-            documents, options.truncate, options.max_tokens_per_document, chunking
+    def _embed(self, rows: list[Encoded]) -> npt.NDArray[np.float32]:
+        """Return the model's embedding of each row, running the model once per distinct miss."""
+        keys = [cache_key(row) for row in rows]
+        cached = self._cache.get_many(keys)
+        misses: dict[bytes, Encoded] = {}
+        for key, row, vector in zip(keys, rows, cached, strict=True):
+            if vector is None and key not in misses:
+                misses[key] = row
+        computed: dict[bytes, Vector] = {}
+        if misses:
+            vectors = self._model.run(list(misses.values()))
+            computed = dict(zip(misses, vectors, strict=True))
+            self._cache.put_many(list(misses), vectors)
+        return np.stack(
+            [computed[key] if vector is None else vector for key, vector in zip(keys, cached, strict=True)]
         )
-        embeddings = _unit_rows(self._model.run([query_row, *doc_rows]))
-        cosine = max_pool(np.clip(embeddings[1:] @ embeddings[0], -1.0, 1.0), owners, len(documents))
-        scores = cosine if options.raw_scores else (cosine + 1.0) / 2.0
-        tokens = len(query_row) + sum(len(row) for row in doc_rows)
-        return ScoreResult(scores=scores, prompt_tokens=tokens)

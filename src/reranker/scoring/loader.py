@@ -9,6 +9,7 @@ from reranker.errors import ConfigurationError
 from reranker.model_store.manifest import Manifest
 from reranker.scoring.bi_encoder import BiEncoderScorer
 from reranker.scoring.cross_encoder import CrossEncoderScorer
+from reranker.scoring.embedding_cache import EmbeddingCache
 from reranker.scoring.session import OnnxModel, create_session
 from reranker.scoring.tokenize import TextEncoder, load_tokenizer
 from reranker.scoring.types import Scorer
@@ -36,4 +37,4 @@ def load_scorer(folder: Path, manifest: Manifest, settings: Settings) -> Scorer:
     )
     if manifest.kind == "cross-encoder":
         return CrossEncoderScorer(manifest, encoder, model)
-    return BiEncoderScorer(manifest, encoder, model)
+    return BiEncoderScorer(manifest, encoder, model, EmbeddingCache(settings.embedding_cache_size))
