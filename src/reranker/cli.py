@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 
-from reranker.errors import RerankError
+from reranker.errors import ModelUnavailable, RerankError
 
 logger = logging.getLogger("reranker.cli")
 
@@ -32,8 +34,19 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings(**overrides)  # type: ignore[arg-type]
     app = create_app(settings)
     if settings.default_model:
-        app.state.service.warm(settings.default_model)
-        logger.info("default model ready", extra={"model": settings.default_model})
+        try:
+            app.state.service.warm(settings.default_model)
+            logger.info("default model ready", extra={"model": settings.default_model})
+        except ModelUnavailable as exc:
+            # As at Lambda init: serve anyway; requests get 503 and retry the load until it works.
+            logger.error(
+                "default model not ready; requests will retry it",
+                extra={"model": settings.default_model, "error": exc.message},
+            )
+    # uvicorn finishes in-flight requests on SIGTERM, then re-raises the signal, which would end
+    # the process with status 143; this handler makes that drained stop (or a SIGTERM before
+    # uvicorn listens, with nothing in flight) exit 0 instead.
+    signal.signal(signal.SIGTERM, _drained)
     uvicorn.run(
         app,
         host=args.host,
@@ -42,6 +55,11 @@ def _serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=args.graceful_seconds,
     )
     return 0
+
+
+def _drained(signum: int, frame: FrameType | None) -> None:
+    logger.info("stopped on SIGTERM after finishing the requests in flight")
+    raise SystemExit(0)
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -95,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--overwrite", action="store_true")
     export.set_defaults(run=_export)
     # Each subsystem adds its own subcommands below (their modules import nothing heavy at top).
+    from reranker.model_store.command import add_store_commands
+
+    add_store_commands(model_commands)
+    from reranker.eval.command import add_eval_command
+
+    add_eval_command(commands)
     return parser
 
 

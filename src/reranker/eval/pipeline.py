@@ -1,0 +1,220 @@
+"""One eval run end to end: dataset -> first stage -> rerank -> metrics -> run files and report.
+
+Output folder layout: scores.jsonl (the resumable scores), first_stage.trec, reranked.trec,
+fused.trec (with fusion), report.json and report.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from reranker.eval import report as report_module
+from reranker.eval.backends import Backend, HttpBackend, InProcessBackend
+from reranker.eval.datasets import Dataset, load_dataset
+from reranker.eval.errors import EvalError
+from reranker.eval.first_stage import Bm25Config, bm25_run, default_cache_dir
+from reranker.eval.metrics import DEFAULT_METRICS, check_metrics, compare, evaluate, fuse
+from reranker.eval.runner import RerankOutcome, ScoreLog, rerank_run
+from reranker.eval.runs import Run, read_trec, write_trec
+
+logger = logging.getLogger(__name__)
+
+SCORES_FILE = "scores.jsonl"
+
+
+@dataclass
+class EvalOptions:
+    dataset: Path
+    split: str = "test"
+    model: str = "default"
+    out: Path | None = None
+    api_url: str | None = None
+    api_key: str | None = None
+    run_file: Path | None = None
+    top_k: int = 100
+    bm25: Bm25Config = field(default_factory=Bm25Config)
+    metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
+    fusion: str | None = None
+    fusion_norm: str = "min-max"
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    concurrency: int = 4
+    timeout: float = 120.0
+    retries: int = 5
+    restart: bool = False
+    progress: bool = True
+    max_queries: int | None = None
+    stat_test: str = "student"
+    max_p: float = 0.05
+
+
+def default_out(options: EvalOptions) -> Path:
+    """Return eval-runs/<dataset>-<split>-<model> under the current folder."""
+    model = Path(options.model).name if options.api_url is None else options.model
+    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in model)
+    return Path("eval-runs") / f"{options.dataset.resolve().name}-{options.split}-{safe}"
+
+
+def _limit(dataset: Dataset, max_queries: int | None) -> Dataset:
+    if max_queries is None:
+        return dataset
+    keep = dataset.query_ids[:max_queries]
+    return dataclasses.replace(dataset, qrels={q: dataset.qrels[q] for q in keep})
+
+
+def _first_stage(options: EvalOptions, dataset: Dataset) -> tuple[Run, dict[str, Any]]:
+    if options.run_file is not None:
+        digest = (
+            hashlib.sha256(options.run_file.read_bytes()).hexdigest() if options.run_file.is_file() else ""
+        )
+        run = read_trec(options.run_file, dataset, options.top_k)
+        return run, {"name": "run file", "file": options.run_file.name, "sha256": digest}
+    run = bm25_run(dataset, options.top_k, options.bm25, options.cache_dir)
+    return run, options.bm25.describe()
+
+
+def _backend(options: EvalOptions) -> tuple[Backend, str]:
+    if options.api_url:
+        backend = HttpBackend(
+            options.api_url,
+            options.api_key,
+            concurrency=options.concurrency,
+            timeout=options.timeout,
+            retries=options.retries,
+        )
+        return backend, options.model
+    return InProcessBackend.for_model(options.model)
+
+
+@dataclass(frozen=True)
+class _Reranked:
+    outcome: RerankOutcome
+    described: dict[str, Any]
+    model: str
+    load_seconds: float
+    seconds: float
+
+
+def _rerank_stage(
+    options: EvalOptions,
+    dataset: Dataset,
+    candidates: Run,
+    header: dict[str, Any],
+    out: Path,
+    backend: Backend | None,
+    model: str | None,
+) -> _Reranked:
+    owned = backend is None
+    if backend is None:
+        backend, model = _backend(options)
+    model = model or options.model
+    try:
+        clock = time.perf_counter()
+        before = backend.describe(model)  # in process this loads the model: timed apart from scoring
+        load_seconds = time.perf_counter() - clock
+        scores_path = out / SCORES_FILE
+        if options.restart:
+            scores_path.unlink(missing_ok=True)
+        log = ScoreLog(
+            scores_path, {**header, "model": model, "model_fingerprint": before.get("fingerprint")}
+        )
+        clock = time.perf_counter()
+        outcome = rerank_run(dataset, candidates, backend, model, log, progress=options.progress)
+        seconds = time.perf_counter() - clock
+        # Asked again: an API fills in its model card only once the model has loaded.
+        return _Reranked(outcome, backend.describe(model), model, load_seconds, seconds)
+    finally:
+        if owned:
+            backend.close()
+
+
+def run_eval(
+    options: EvalOptions, backend: Backend | None = None, model: str | None = None
+) -> dict[str, Any]:
+    """Return the report of the run (also written to the output folder, with the run files).
+
+    `backend` and `model` default to what the options name (in process, or the API at api_url).
+    """
+    started = time.perf_counter()
+    if options.top_k < 1 or (options.max_queries is not None and options.max_queries < 1):
+        raise EvalError("top_k and max_queries must be at least 1")
+    metrics = check_metrics(options.metrics)
+    dataset = _limit(load_dataset(options.dataset, options.split), options.max_queries)
+    out = options.out or default_out(options)
+    out.mkdir(parents=True, exist_ok=True)
+
+    clock = time.perf_counter()
+    candidates, first_stage = _first_stage(options, dataset)
+    first_seconds = time.perf_counter() - clock
+    write_trec(out / "first_stage.trec", candidates, "first_stage")
+    header = {
+        "format": 1,
+        "dataset": dataset.name,
+        "split": dataset.split,
+        "fingerprint": dataset.fingerprint,
+        "first_stage": first_stage,
+        "top_k": options.top_k,
+    }
+    reranked = _rerank_stage(options, dataset, candidates, header, out, backend, model)
+    outcome = reranked.outcome
+    write_trec(out / "reranked.trec", outcome.run, "reranked")
+
+    runs: dict[str, Run] = {"first_stage": candidates, "reranked": outcome.run}
+    if options.fusion:
+        runs["fused"] = fuse([candidates, outcome.run], method=options.fusion, norm=options.fusion_norm)
+        write_trec(out / "fused.trec", runs["fused"], "fused")
+    report: dict[str, Any] = {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "dataset": {
+            "name": dataset.name,
+            "split": dataset.split,
+            "fingerprint": dataset.fingerprint,
+            "documents": len(dataset.corpus),
+            "queries_evaluated": len(dataset.qrels),
+            "queries_without_relevant_judgement": dataset.unjudged_queries,
+            "max_queries": options.max_queries,
+            "warnings": dataset.warnings,
+        },
+        "first_stage": {
+            **first_stage,
+            "top_k": options.top_k,
+            "seconds": first_seconds,
+            "candidates": sum(len(c) for c in candidates.values()),
+            "queries_without_candidates": sum(1 for q in dataset.query_ids if not candidates.get(q)),
+        },
+        "reranker": {
+            **reranked.described,
+            "requested": reranked.model,
+            "load_seconds": reranked.load_seconds,
+            "seconds": reranked.seconds,
+            "queries_scored_now": outcome.scored_now,
+            "queries_resumed": outcome.resumed,
+            "documents_scored_now": outcome.documents_scored_now,
+            "prompt_tokens": outcome.prompt_tokens,
+        },
+        "metric_names": metrics,
+        "metrics": evaluate(dataset.qrels, runs, metrics),
+        "comparison": compare(
+            dataset.qrels,
+            runs,
+            metrics,
+            baseline="first_stage",
+            stat_test=options.stat_test,
+            max_p=options.max_p,
+        ),
+        "tie_breaking": "score descending, then document id descending (trec_eval's order)",
+        "files": {name: f"{name}.trec" for name in runs} | {"scores": SCORES_FILE},
+        "environment": report_module.environment(),
+    }
+    if options.fusion:
+        report["fusion"] = {"method": options.fusion, "norm": options.fusion_norm}
+    report["wall_seconds"] = time.perf_counter() - started
+    report_module.write(out, report)
+    logger.info("eval finished in %.1f s; run files and report in %s", report["wall_seconds"], out)
+    return report

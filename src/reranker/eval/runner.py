@@ -1,0 +1,194 @@
+"""Candidates -> rerank requests -> scores, saved per query as they come so a run can resume.
+
+The scores file is JSON lines: a header naming what the scores belong to (dataset fingerprint,
+split, first stage, top-k, model), then one line per finished query with every candidate's
+score at full float precision. A restarted run skips the queries already there; a line cut
+short by a kill is dropped and redone. Documents go out as {"id", "title", "text"} objects in
+first-stage order, so the service's title-first rule applies over HTTP and in process alike.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reranker.api.schemas import RerankRequest
+from reranker.eval.backends import Backend
+from reranker.eval.datasets import Dataset, Document
+from reranker.eval.errors import EvalError
+from reranker.eval.runs import Run, ranked
+
+logger = logging.getLogger(__name__)
+
+
+def build_request(model: str, query: str, documents: list[tuple[str, Document]]) -> RerankRequest:
+    """Return the request for one query: documents as objects, an empty title left out."""
+    payload: list[dict[str, str]] = []
+    for doc_id, doc in documents:
+        item = {"id": doc_id, "title": doc.title, "text": doc.text}
+        if not doc.title:
+            del item["title"]
+        payload.append(item)
+    return RerankRequest.model_validate({"model": model, "query": query, "documents": payload})
+
+
+class ScoreLog:
+    """The append-only scores file of one eval run."""
+
+    def __init__(self, path: Path, header: dict[str, Any]) -> None:
+        self.path = path
+        self.header = header
+
+    def load(self, candidates: Mapping[str, Mapping[str, float]]) -> dict[str, tuple[dict[str, float], int]]:
+        """Return the queries already scored (scores, prompt tokens); starts the file when absent."""
+        if not self.path.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temp = self.path.with_name(self.path.name + ".tmp")
+            temp.write_text(json.dumps({"header": self.header}) + "\n", encoding="utf-8")
+            os.replace(temp, self.path)
+            return {}
+        name = self.path.name
+        done: dict[str, tuple[dict[str, float], int]] = {}
+        with self.path.open("rb") as handle:
+            lines = handle.readlines()
+        good_bytes = 0
+        for number, raw in enumerate(lines, start=1):
+            try:
+                record = json.loads(raw)
+                if not raw.endswith(b"\n"):
+                    raise ValueError("no newline: the write was cut short")
+            except ValueError as exc:
+                if number == len(lines) and number > 1:
+                    logger.warning("%s line %d was cut short (a killed run): scoring it again", name, number)
+                    with self.path.open("r+b") as handle:
+                        handle.truncate(good_bytes)
+                    break
+                raise EvalError(
+                    f"{name} line {number} is not valid JSON; delete the file or pass --restart"
+                ) from exc
+            good_bytes += len(raw)
+            if not isinstance(record, dict):
+                raise EvalError(
+                    f"{name} line {number} is not a JSON object; delete the file or pass --restart"
+                )
+            if number == 1:
+                self._check_header(record)
+                continue
+            query, scores = record.get("query_id"), record.get("scores")
+            tokens = record.get("prompt_tokens")
+            if not isinstance(query, str) or not isinstance(tokens, int) or not isinstance(scores, dict):
+                raise EvalError(
+                    f"{name} line {number} lacks query_id, scores or prompt_tokens; pass --restart"
+                )
+            if query not in candidates:
+                continue  # scored by a run over more queries (--max-queries): kept, not needed now
+            if set(scores) != set(candidates[query]):
+                raise EvalError(
+                    f"{name} line {number}: query {query!r} was scored on other candidates than this "
+                    "run's; pass --restart or choose another output folder"
+                )
+            done[query] = ({doc: float(value) for doc, value in scores.items()}, tokens)
+        return done
+
+    def _check_header(self, record: dict[str, Any]) -> None:
+        stored = record.get("header")
+        if stored != self.header:
+            keys = sorted(
+                k for k in self.header if not isinstance(stored, dict) or stored.get(k) != self.header[k]
+            )
+            raise EvalError(
+                f"{self.path.name} holds scores of another run (differs in: {', '.join(keys) or 'format'}); "
+                "pass --restart to discard them or choose another output folder"
+            )
+
+    def append(self, query: str, scores: Mapping[str, float], prompt_tokens: int) -> None:
+        """Add one finished query and push it to disk before going on."""
+        line = json.dumps({"query_id": query, "scores": dict(scores), "prompt_tokens": prompt_tokens})
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+@dataclass(frozen=True)
+class RerankOutcome:
+    run: Run
+    prompt_tokens: int
+    scored_now: int
+    documents_scored_now: int
+    resumed: int
+
+
+def _score_query(
+    backend: Backend, model: str, dataset: Dataset, query: str, candidates: Mapping[str, float]
+) -> tuple[dict[str, float], int]:
+    doc_ids = [doc for doc, _ in ranked(candidates)]
+    request = build_request(model, dataset.queries[query], [(doc, dataset.corpus[doc]) for doc in doc_ids])
+    response = backend.rerank(request)
+    scores = {doc_ids[result.index]: result.relevance_score for result in response.results}
+    if set(scores) != set(doc_ids):
+        raise EvalError(f"the answer for query {query!r} did not score every document")
+    return scores, response.usage.prompt_tokens
+
+
+def rerank_run(
+    dataset: Dataset,
+    candidates: Mapping[str, Mapping[str, float]],
+    backend: Backend,
+    model: str,
+    log: ScoreLog,
+    *,
+    progress: bool = True,
+) -> RerankOutcome:
+    """Return the reranked run of every evaluated query, scoring only what the log does not hold yet."""
+    from tqdm import tqdm
+
+    done = log.load(candidates)
+    pending = [q for q in dataset.query_ids if q not in done and candidates.get(q)]
+    resumed = len(done)
+    if resumed:
+        logger.info("resuming: %d queries already scored, %d to go", resumed, len(pending))
+    with (
+        tqdm(total=resumed + len(pending), initial=resumed, unit="query", disable=not progress) as bar,
+        ThreadPoolExecutor(max_workers=backend.concurrency) as pool,
+    ):
+        queue = iter(pending)
+        running: dict[Future[tuple[dict[str, float], int]], str] = {}
+        try:
+            while True:
+                while len(running) < backend.concurrency and (query := next(queue, None)) is not None:
+                    job = pool.submit(_score_query, backend, model, dataset, query, candidates[query])
+                    running[job] = query
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for job in finished:
+                    query = running.pop(job)
+                    scores, tokens = job.result()
+                    log.append(query, scores, tokens)
+                    done[query] = (scores, tokens)
+                    bar.update()
+        except BaseException:
+            # Keep whatever finished alongside the failure: nothing scored is lost.
+            for job, query in running.items():
+                if job.cancel():
+                    continue
+                try:
+                    log.append(query, *job.result())
+                except Exception:
+                    logger.warning("query %r failed while the run was stopping", query)
+            raise
+    run: Run = {q: dict(done[q][0]) if q in done else {} for q in dataset.query_ids}
+    return RerankOutcome(
+        run=run,
+        prompt_tokens=sum(tokens for _, tokens in done.values()),
+        scored_now=len(pending),
+        documents_scored_now=sum(len(candidates[q]) for q in pending),
+        resumed=resumed,
+    )
