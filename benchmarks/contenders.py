@@ -1,0 +1,172 @@
+"""The in-process contenders, each run alone in a child process (`python benchmarks/contenders.py`).
+
+One process per contender keeps peak RSS and imports apart. The parent drives the child over
+stdin/stdout with one JSON object per line, so it can interleave contenders request by request:
+
+    -> {"op": "docs", "query": "...", "sets": {"100": ["...", ...]}}   <- {"ok": true}
+    -> {"op": "score", "set": "100"}   <- {"seconds": wall, "cpu": cpu seconds, "scores": [...]}
+    -> {"op": "rss"}                   <- {"peak_rss_mb": ...}
+
+Contenders: `scorer` (our scorer, reranker.scoring.loader.load_scorer), `st` (sentence-transformers
+on PyTorch), `naive` (onnxruntime on our ONNX file, fixed padding to max_length, input order,
+batches of 32: the loop most ONNX rerankers ship).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+Score = Callable[[str, Sequence[str]], Sequence[float]]
+NAIVE_BATCH = 32
+
+
+def _scorer(folder: Path, variant: str, threads: int, **_: Any) -> Score:
+    from reranker.config import Settings
+    from reranker.model_store.local import LocalModelStore
+    from reranker.scoring.loader import load_scorer
+    from reranker.scoring.types import ScoreOptions
+
+    local = LocalModelStore().fetch(str(folder), label=folder.name)
+    settings = Settings(variant=variant, threads=threads)
+    scorer = load_scorer(local.folder, local.manifest, settings)
+    options = ScoreOptions()
+
+    def score(query: str, documents: Sequence[str]) -> Sequence[float]:
+        return [float(s) for s in scorer.score(query, documents, options).scores]
+
+    return score
+
+
+def _sentence_transformers(checkpoint: Path, kind: str, max_length: int, threads: int, **_: Any) -> Score:
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    if kind == "ce":
+        from sentence_transformers import CrossEncoder
+
+        model = CrossEncoder(str(checkpoint), max_length=max_length, device="cpu")
+
+        def score_ce(query: str, documents: Sequence[str]) -> Sequence[float]:
+            scores = model.predict([(query, d) for d in documents], batch_size=32, show_progress_bar=False)
+            return [float(s) for s in scores]
+
+        return score_ce
+    from sentence_transformers import SentenceTransformer
+
+    encoder = SentenceTransformer(str(checkpoint), device="cpu")
+    encoder.max_seq_length = max_length
+
+    def score_bi(query: str, documents: Sequence[str]) -> Sequence[float]:
+        vectors = encoder.encode([query, *documents], batch_size=32, normalize_embeddings=True)
+        return [float(s) for s in vectors[1:] @ vectors[0]]
+
+    return score_bi
+
+
+def _naive(folder: Path, variant: str, kind: str, max_length: int, threads: int, **_: Any) -> Score:
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    manifest = json.loads((folder / "model.json").read_text())
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(folder / manifest["variants"][variant]), options)
+    names = {node.name for node in session.get_inputs()}
+    tokenizer = Tokenizer.from_file(str(folder / manifest["tokenizer"]))
+    tokenizer.enable_truncation(max_length, strategy="only_second" if kind == "ce" else "longest_first")
+    tokenizer.enable_padding(length=max_length)
+
+    def run(encodings: Sequence[Any]) -> Any:
+        feed = {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+        return session.run(None, {k: v for k, v in feed.items() if k in names})[0]
+
+    def score(query: str, documents: Sequence[str]) -> Sequence[float]:
+        outputs = []
+        texts: list[Any] = [(query, d) for d in documents] if kind == "ce" else [query, *documents]
+        for start in range(0, len(texts), NAIVE_BATCH):
+            outputs.append(run(tokenizer.encode_batch(texts[start : start + NAIVE_BATCH])))
+        stacked = np.concatenate(outputs)
+        if kind == "ce":
+            return [float(s) for s in 1.0 / (1.0 + np.exp(-stacked[:, 0]))]
+        unit = stacked / np.linalg.norm(stacked, axis=1, keepdims=True)
+        return [float(s) for s in unit[1:] @ unit[0]]
+
+    return score
+
+
+FACTORIES: dict[str, Callable[..., Score]] = {
+    "scorer": _scorer,
+    "st": _sentence_transformers,
+    "naive": _naive,
+}
+
+
+def serve_commands(score: Score) -> None:
+    """Answer the parent's commands on stdin until it closes the pipe."""
+    query = ""
+    sets: dict[str, list[str]] = {}
+    for line in sys.stdin:
+        command = json.loads(line)
+        reply: dict[str, Any]
+        if command["op"] == "docs":
+            query, sets = command["query"], command["sets"]
+            reply = {"ok": True}
+        elif command["op"] == "score":
+            cpu, wall = time.process_time(), time.perf_counter()
+            scores = score(query, sets[command["set"]])
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            reply = {"seconds": wall, "cpu": cpu, "scores": list(scores)}
+        else:
+            reply = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+        sys.stdout.write(json.dumps(reply) + "\n")
+        sys.stdout.flush()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("contender", choices=sorted(FACTORIES))
+    parser.add_argument("--folder", type=Path, required=True, help="exported model folder")
+    parser.add_argument("--checkpoint", type=Path, required=True, help="PyTorch checkpoint folder")
+    parser.add_argument("--kind", choices=["ce", "bi"], required=True)
+    parser.add_argument("--variant", choices=["fp32", "int8"], default="fp32")
+    parser.add_argument("--max-length", type=int, required=True)
+    parser.add_argument("--threads", type=int, default=0, help="0: the library's default")
+    parser.add_argument("--query", default="warm up", help="the first (untimed) call's query")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    score = FACTORIES[args.contender](
+        folder=args.folder,
+        checkpoint=args.checkpoint,
+        kind=args.kind,
+        variant=args.variant,
+        max_length=args.max_length,
+        threads=args.threads,
+    )
+    loaded = time.perf_counter()
+    score(args.query, ["a first call warms the session up"])
+    ready = {"load_seconds": loaded - started, "first_call_seconds": time.perf_counter() - loaded}
+    sys.stdout.write(json.dumps(ready) + "\n")
+    sys.stdout.flush()
+    serve_commands(score)
+
+
+if __name__ == "__main__":
+    main()
