@@ -4,15 +4,11 @@
 
 from __future__ import annotations
 
-import os
 import random
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -49,51 +45,6 @@ def uvicorn_thread(app: FastAPI, timeout: float = 30.0) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout)
-
-
-@dataclass
-class ServeProcess:
-    url: str
-    process: subprocess.Popen[str]
-    output: list[str] = field(default_factory=list)
-
-    def finish(self, timeout: float) -> int:
-        """Return the exit status once the process ends; its output is then in `output`."""
-        out, _ = self.process.communicate(timeout=timeout)
-        self.output.append(out)
-        return self.process.returncode
-
-
-@contextmanager
-def serve_process(args: Sequence[str], env: dict[str, str], timeout: float = 60.0) -> Iterator[ServeProcess]:
-    """Yield `reranker serve ARGS` in a child process once /health answers; kill it if still up."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "reranker.cli", "serve", "--port", str(port), *args],
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    served = ServeProcess(f"http://127.0.0.1:{port}", process)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{process.communicate()[0]}")
-            try:
-                if httpx.get(f"{served.url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not answer /health in time")
-            time.sleep(0.1)
-        yield served
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
 
 
 class Batch:

@@ -32,8 +32,9 @@ from reranker.model_store.manifest import MANIFEST_NAME, parse_manifest
 from reranker.model_store.publish import publish_model
 from tests.events.test_handler import context, make_event
 from tests.fixtures.moto_server import DUMMY_AWS_ENV, free_port, s3_client
+from tests.fixtures.uvicorn_server import serve_process
 from tests.hardening.conftest import API_KEY, AUTH, JSON_AUTH, CapturedLogs
-from tests.hardening.servers import SLOW_BATCH, SMALL, batch_in_flight, serve_process, uvicorn_thread
+from tests.hardening.servers import SLOW_BATCH, SMALL, batch_in_flight, uvicorn_thread
 
 BUCKET = "hardening-models"
 
