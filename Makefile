@@ -6,7 +6,6 @@ MODEL_DIR ?= models/all-minilm-l6-v2
 HOST ?= 127.0.0.1
 PORT ?= 8000
 RERANK_API_KEYS ?= local-dev-key
-export RERANK_API_KEYS
 
 DATA_DIR ?= ../shared/data
 GATE_OUT ?= .cache/eval/gate-scifact-test
@@ -16,7 +15,7 @@ GATE_OUT ?= .cache/eval/gate-scifact-test
 # Set up a venv, export the embedded default model to ONNX once, and serve it on localhost.
 serve: $(MODEL_DIR)/model.json
 	@echo "Serving $(MODEL_DIR) as model 'default' on http://$(HOST):$(PORT) (API key: $(RERANK_API_KEYS))"
-	$(BIN)/reranker serve --model $(MODEL_DIR) --host $(HOST) --port $(PORT)
+	RERANK_API_KEYS="$(RERANK_API_KEYS)" $(BIN)/reranker serve --model $(MODEL_DIR) --host $(HOST) --port $(PORT)
 
 default-model: $(MODEL_DIR)/model.json
 

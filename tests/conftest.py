@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.model_cache import default_model_export, tiny_cross_encoder_export
+
+# The suite configures the service itself: settings from the caller's shell must not leak in.
+for _name in [name for name in os.environ if name.startswith("RERANK_") and name != "RERANK_TEST_CACHE"]:
+    del os.environ[_name]
 
 # --- Exported models (owned by tests/export) -----------------------------------------------
 # Real ONNX model folders written by reranker.export, cached on disk between runs under
