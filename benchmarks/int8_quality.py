@@ -60,9 +60,12 @@ def run(args: argparse.Namespace) -> None:
     )
     results = {variant: evaluate(folder, variant, args) for variant in ("fp32", "int8")}
     rows: list[dict[str, object]] = [
-        {"variant": variant, **{k: v for k, v in figures.items()}} for variant, figures in results.items()
+        {"variant": variant, **{k: f"{v:.0f}" if k == "seconds" else f"{v:.4f}" for k, v in figures.items()}}
+        for variant, figures in results.items()
     ]
-    rows.append({"variant": "int8 - fp32", **{m: results["int8"][m] - results["fp32"][m] for m in METRICS}})
+    rows.append(
+        {"variant": "int8 - fp32", **{m: f"{results['int8'][m] - results['fp32'][m]:+.4f}" for m in METRICS}}
+    )
     print_table(rows, ["variant", *METRICS, *(f"bm25 {m}" for m in METRICS), "seconds"])
     loss = results["fp32"]["ndcg@10"] - results["int8"]["ndcg@10"]
     print(f"int8 nDCG@10 loss: {loss:+.4f} (target <= 0.005: {'met' if loss <= 0.005 else 'NOT met'})")

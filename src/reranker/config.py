@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     # Scoring.
     threads: int = Field(0, ge=0, le=256)
     providers: Providers = "auto"
-    # 1024: small batches keep activations in cache; 2-13% more pairs/s than 4096 on 2 cores
+    # 1024: small batches keep activations in cache; 0-13% more pairs/s than 4096 on 2 cores
     # (benchmarks/tuning.py, docs/benchmarks.md).
     batch_token_budget: int = Field(1024, ge=64)
     max_batch_size: int = Field(32, ge=1, le=1024)
