@@ -107,7 +107,7 @@ def _check_run(run: str, rules: dict[str, Any], values: dict[str, float]) -> lis
                 (
                     ok,
                     f"{run} {metric} = {values[metric]:.4f} vs baseline {reference:.4f} "
-                    f"({-drop:+.4f}; max drop {max_drop:.4f})",
+                    f"({values[metric] - reference:+.4f}; max drop {max_drop:.4f})",
                 )
             )
     return checks
