@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reranker.api.schemas import RerankRequest
 from reranker.config import Settings
 from reranker.errors import InvalidRequest, ModelNotFound, RerankError
 from reranker.model_store.manifest import FileEntry, Manifest
-from reranker.model_store.registry import ModelRegistry
+from reranker.registry import ModelRegistry
 from reranker.scoring.types import ScoreOptions, Scorer, ScoreResult
 from reranker.service import RerankService, document_text
+from reranker.types import RerankRequest
 
 MANIFEST = Manifest(
     name="double",

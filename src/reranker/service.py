@@ -13,12 +13,12 @@ from collections.abc import Sequence
 import numpy as np
 from ulid import ULID
 
-from reranker.api.schemas import DocumentObject, RerankRequest, RerankResponse, RerankResult, Usage
 from reranker.config import Settings
 from reranker.errors import InvalidRequest, RerankError
-from reranker.model_store.registry import ModelRegistry
+from reranker.registry import ModelRegistry
 from reranker.scoring.chunking import ChunkOptions
 from reranker.scoring.types import ScoreOptions
+from reranker.types import DocumentObject, RerankRequest, RerankResponse, RerankResult, Usage
 
 
 def new_request_id() -> str:

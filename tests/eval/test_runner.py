@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from reranker.api.schemas import RerankRequest, RerankResponse
 from reranker.eval.backends import InProcessBackend
 from reranker.eval.datasets import Document, load_dataset
 from reranker.eval.errors import EvalError
 from reranker.eval.first_stage import Bm25Config, bm25_run
 from reranker.eval.pipeline import EvalOptions, run_eval
 from reranker.eval.runner import ScoreLog, build_request, rerank_run
+from reranker.types import RerankRequest, RerankResponse
 from tests.eval.conftest import MakeDataset
 
 

@@ -21,7 +21,7 @@ from reranker.api.app import create_app
 from reranker.config import Settings
 from reranker.model_store.base import LocalModel
 from reranker.model_store.local import LocalModelStore
-from reranker.model_store.registry import ModelRegistry
+from reranker.registry import ModelRegistry
 from tests.hardening.conftest import (
     API_KEY,
     DEAD_ENDPOINT,

@@ -17,7 +17,7 @@ from reranker.api.routes import router
 from reranker.config import Settings, get_settings
 from reranker.errors import ConfigurationError
 from reranker.logs import configure_logging
-from reranker.model_store.registry import ModelRegistry
+from reranker.registry import ModelRegistry
 from reranker.service import RerankService
 
 logger = logging.getLogger(__name__)

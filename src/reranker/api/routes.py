@@ -15,12 +15,11 @@ from reranker.api.schemas import (
     ErrorResponse,
     ModelCard,
     ModelList,
-    RerankRequest,
-    RerankResponse,
 )
 from reranker.logs import hash_user
 from reranker.model_store.timing import import_seconds
 from reranker.service import RerankService
+from reranker.types import RerankRequest, RerankResponse
 
 logger = logging.getLogger(__name__)
 

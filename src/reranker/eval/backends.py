@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from reranker.api.schemas import RerankRequest, RerankResponse
 from reranker.eval.errors import EvalError
+from reranker.types import RerankRequest, RerankResponse
 
 if TYPE_CHECKING:
     import httpx
@@ -54,7 +54,7 @@ class InProcessBackend:
         serves it; any other value names a model of the RERANK_MODELS settings."""
         from reranker.config import Settings
         from reranker.model_store.local import LocalModelStore
-        from reranker.model_store.registry import ModelRegistry
+        from reranker.registry import ModelRegistry
         from reranker.service import RerankService
 
         folder = Path(model)

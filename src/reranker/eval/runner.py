@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reranker.api.schemas import RerankRequest
 from reranker.eval.backends import Backend
 from reranker.eval.datasets import Dataset, Document
 from reranker.eval.errors import EvalError
 from reranker.eval.runs import Run, ranked
+from reranker.types import RerankRequest
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 from reranker.api.auth import require_api_key
 from reranker.api.compat.common import rerank_request, run_rerank
 from reranker.api.routes import ERRORS
-from reranker.api.schemas import MAX_CHUNKS_PER_DOC, RerankResponse
+from reranker.types import MAX_CHUNKS_PER_DOC, RerankResponse
 
 RENAMES = {"max_tokens_per_document": "max_tokens_per_doc"}
 

@@ -19,9 +19,9 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from reranker.api.errors import UNPARSABLE_BODY
-from reranker.api.schemas import RerankRequest, RerankResponse
 from reranker.errors import InvalidRequest, ModelUnavailable, RerankError
 from reranker.service import RerankService
+from reranker.types import RerankRequest, RerankResponse
 
 logger = logging.getLogger(__name__)
 

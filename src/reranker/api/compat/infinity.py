@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
-from reranker.api.schemas import RerankResponse, Usage
+from reranker.types import RerankResponse, Usage
 
 UNSPECIFIED_MODEL = "default/not-specified"
 

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
-from reranker.api.schemas import RerankResponse
+from reranker.types import RerankResponse
 
 RENAMES = {"documents": "texts"}
 

@@ -1,0 +1,192 @@
+"""The rerank request and its result: the domain's own types, shared by the API, the service
+and the eval harness (the API layer only adds its error and model-card shapes on top).
+
+Fixed limits live in the types. Limits that are settings (document count, text sizes) are
+checked by the service, because a deployment may change them without rebuilding the schema.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
+
+MAX_METADATA_KEYS = 16
+MAX_METADATA_KEY_CHARS = 64
+MAX_METADATA_VALUE_CHARS = 512
+MAX_USER_CHARS = 256
+MAX_CHUNKS_PER_DOC = 1000
+MAX_RANK_FIELDS = 32
+# Cohere v1 fields accepted on /v1/rerank; extra_body may also carry max_chunks_per_doc.
+COHERE_FIELDS = frozenset({"rank_fields", "max_chunks_per_doc"})
+
+MetadataValue = StrictStr | StrictInt | StrictFloat | StrictBool | None
+
+
+class DocumentObject(BaseModel):
+    """A structured document: `text` is scored (after `title`, when present); other keys ride along."""
+
+    model_config = ConfigDict(extra="allow")
+
+    text: StrictStr
+    title: StrictStr | None = None
+
+
+class ExtraBody(BaseModel):
+    """Backend parameters understood by this service; any other key is rejected."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    raw_scores: StrictBool = Field(
+        False,
+        description="Return the model's raw score (cross-encoder log-odds, bi-encoder cosine) "
+        "instead of the [0, 1] probability.",
+    )
+    max_chunks_per_doc: Annotated[StrictInt, Field(ge=1, le=MAX_CHUNKS_PER_DOC)] | None = Field(
+        None,
+        description="Long-document chunking: split a document too long for the model into windows "
+        "that fit beside the query, score each, and give the document its best window's score. At most "
+        'this many windows per document (past that, `truncate` decides which are kept; "none" rejects). '
+        "Every window's tokens count in usage; a request may need at most `max_chunks_per_request` "
+        "windows (setting, default 2000). Omitted: documents are cut to fit.",
+    )
+    chunk_overlap: Annotated[StrictInt, Field(ge=0)] | None = Field(
+        None,
+        description="Tokens shared by consecutive windows when chunking (default 32, at most half a "
+        "window). Needs `max_chunks_per_doc`.",
+    )
+
+
+class RerankRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: StrictStr = Field(min_length=1, max_length=128, description="Model name, alias or deployment id.")
+    # The pattern is declared for clients and fuzzers; the validator below enforces it with a clearer message.
+    query: StrictStr = Field(
+        description="The search query; must contain a non-space character.",
+        json_schema_extra={"pattern": r"\S"},
+    )
+    documents: list[StrictStr | DocumentObject] = Field(
+        min_length=1,
+        description="Candidates: strings, or objects with `text` (and optional `title`, `id`, ...). "
+        "At most `max_documents` (setting, default 1000).",
+    )
+    top_n: Annotated[StrictInt, Field(ge=1)] | None = Field(
+        None, description="Return only the best N; omitted returns every document."
+    )
+    return_documents: StrictBool = False
+    truncate: Literal["none", "start", "end"] | None = Field(
+        None, description='Omitted: the server default (setting, default "end").'
+    )
+    max_tokens_per_document: Annotated[StrictInt, Field(ge=1)] | None = None
+    metadata: dict[str, MetadataValue] | None = Field(
+        None,
+        description=f"Logged with the request, not echoed. At most {MAX_METADATA_KEYS} keys of "
+        f"{MAX_METADATA_KEY_CHARS} chars, values of {MAX_METADATA_VALUE_CHARS} chars.",
+    )
+    user: StrictStr | None = Field(
+        None, max_length=MAX_USER_CHARS, description="End-user id; logged only as a salted hash."
+    )
+    rank_fields: list[StrictStr] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_RANK_FIELDS,
+        description="Cohere v1: for object documents, the keys whose string values are scored, joined "
+        "in this order (objects then need no `text`). Omitted: `title` and `text`.",
+    )
+    max_chunks_per_doc: Annotated[StrictInt, Field(ge=1, le=MAX_CHUNKS_PER_DOC)] | None = Field(
+        None, description="Cohere v1: the same long-document chunking as `extra_body.max_chunks_per_doc`."
+    )
+    extra_body: ExtraBody | None = Field(
+        None,
+        description="Backend parameters: `raw_scores` (bool), long-document chunking "
+        "(`max_chunks_per_doc`, `chunk_overlap`). Keys naming a core field are rejected.",
+    )
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _rank_fields_documents(
+        cls, data: Any, handler: ModelWrapValidatorHandler[RerankRequest]
+    ) -> RerankRequest:
+        """Let rank_fields documents omit `text`: a placeholder passes the schema, then is unset.
+
+        Validating the rest as usual keeps every other error (and its location) unchanged, and an
+        unset placeholder is neither scored nor echoed back with `return_documents`.
+        """
+        placeholders: list[int] = []
+        ranked = isinstance(data, dict) and isinstance(data.get("rank_fields"), list) and data["rank_fields"]
+        if ranked and isinstance(data.get("documents"), list):
+            documents = list(data["documents"])
+            for index, document in enumerate(documents):
+                if isinstance(document, dict) and "text" not in document:
+                    documents[index] = {**document, "text": ""}
+                    placeholders.append(index)
+            data = {**data, "documents": documents}
+        request = handler(data)
+        for index in placeholders:
+            document = request.documents[index]
+            if isinstance(document, DocumentObject):
+                document.model_fields_set.discard("text")
+        return request
+
+    @field_validator("query")
+    @classmethod
+    def _query_has_text(cls, query: str) -> str:
+        if not query.strip():
+            raise ValueError("must contain a non-whitespace character")
+        return query
+
+    @field_validator("metadata")
+    @classmethod
+    def _bounded_metadata(cls, metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+        if metadata is None:
+            return None
+        if len(metadata) > MAX_METADATA_KEYS:
+            raise ValueError(f"must have at most {MAX_METADATA_KEYS} keys")
+        for key, value in metadata.items():
+            if len(key) > MAX_METADATA_KEY_CHARS:
+                raise ValueError(f"keys must be at most {MAX_METADATA_KEY_CHARS} characters")
+            if isinstance(value, str) and len(value) > MAX_METADATA_VALUE_CHARS:
+                raise ValueError(f"values must be at most {MAX_METADATA_VALUE_CHARS} characters")
+        return metadata
+
+    @field_validator("extra_body", mode="before")
+    @classmethod
+    def _no_core_overrides(cls, extra: object) -> object:
+        if isinstance(extra, dict):
+            clashes = sorted(set(extra) & (set(cls.model_fields) - COHERE_FIELDS))
+            if clashes:
+                raise ValueError(f"must not override core field(s) {', '.join(clashes)}")
+        return extra
+
+
+class RerankResult(BaseModel):
+    index: int
+    relevance_score: float
+    document: dict[str, Any] | None = Field(
+        None, description="The document as sent (a string as {text}); only with return_documents."
+    )
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class RerankResponse(BaseModel):
+    id: str = Field(description="`rerank_` + a ULID; also in the X-Request-Id header.")
+    object: Literal["list"] = "list"
+    model: str
+    results: list[RerankResult]
+    usage: Usage
