@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.model_cache import default_model_export, tiny_cross_encoder_export
+from tests.fixtures.model_cache import (
+    default_model_export,
+    tiny_cross_encoder_export,
+    tiny_xlmr_cross_encoder_export,
+)
 
 # The suite configures the service itself: settings from the caller's shell must not leak in.
 for _name in [name for name in os.environ if name.startswith("RERANK_") and name != "RERANK_TEST_CACHE"]:
@@ -23,6 +27,12 @@ for _name in [name for name in os.environ if name.startswith("RERANK_") and name
 def tiny_cross_encoder_dir() -> Path:
     """Return the tiny BERT cross-encoder (name tiny-ce, 1 label, max_length 128)."""
     return tiny_cross_encoder_export(num_labels=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_xlmr_cross_encoder_dir() -> Path:
+    """Return the tiny XLM-RoBERTa cross-encoder (name tiny-xlmr-ce, 1 label, max_length 128)."""
+    return tiny_xlmr_cross_encoder_export()
 
 
 @pytest.fixture(scope="session")

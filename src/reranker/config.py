@@ -74,8 +74,13 @@ class Settings(BaseSettings):
     # Scoring.
     threads: int = Field(0, ge=0, le=256)
     providers: Providers = "auto"
+    # True: every row runs alone (no padding, nothing shared with other rows), so a document's
+    # score never depends on what else is in the request or what came before; dynamic int8
+    # quantises each batch as one tensor, so batching moves its scores (benchmarks/determinism.py).
+    # False: length-sorted padded batches under the budget below, for GPUs, where batching pays.
+    deterministic: bool = True
     # 1024: small batches keep activations in cache; 0-13% more pairs/s than 4096 on 2 cores
-    # (benchmarks/tuning.py, docs/benchmarks.md).
+    # (benchmarks/tuning.py, docs/benchmarks.md). Unused while `deterministic` is on.
     batch_token_budget: int = Field(1024, ge=64)
     max_batch_size: int = Field(32, ge=1, le=1024)
     # Bi-encoders: embeddings kept per model process (384 floats = 1.5 kB each for MiniLM); 0 = off.

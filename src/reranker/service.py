@@ -11,10 +11,12 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 from ulid import ULID
 
 from reranker.config import Settings
 from reranker.errors import InvalidRequest, RerankError
+from reranker.fusion import Fusion, fuse
 from reranker.registry import ModelRegistry
 from reranker.scoring.chunking import ChunkOptions
 from reranker.scoring.types import ScoreOptions
@@ -87,6 +89,34 @@ def chunk_options(request: RerankRequest, settings: Settings) -> ChunkOptions | 
     )
 
 
+def fusion_inputs(request: RerankRequest) -> tuple[Fusion, npt.NDArray[np.float64]] | None:
+    """Return the fusion the request asks for and its first-stage scores, or None; checked before
+    any scoring so a malformed request costs no model time."""
+    extra = request.extra_body
+    spec = extra.fusion if extra else None
+    first_stage = extra.first_stage_scores if extra else None
+    if spec is None and first_stage is None:
+        return None
+    if spec is None:
+        raise InvalidRequest(
+            'extra_body.first_stage_scores needs extra_body.fusion (e.g. {"method": "combsum"})',
+            param="extra_body.fusion",
+        )
+    if first_stage is None:
+        raise InvalidRequest(
+            "extra_body.fusion needs extra_body.first_stage_scores: one number per document",
+            param="extra_body.first_stage_scores",
+        )
+    if len(first_stage) != len(request.documents):
+        raise InvalidRequest(
+            f"extra_body.first_stage_scores has {len(first_stage)} numbers for "
+            f"{len(request.documents)} documents; send one per document, in document order",
+            param="extra_body.first_stage_scores",
+        )
+    # NaN and Infinity were refused with the other unsendable values (first_unsendable).
+    return spec.to_fusion(), np.asarray(first_stage, dtype=np.float64)
+
+
 def document_payload(document: str | DocumentObject) -> dict[str, object]:
     """Return the document as the client sent it; a string becomes {"text": ...}."""
     if isinstance(document, str):
@@ -110,17 +140,18 @@ class RerankService:
             raw_scores=bool(request.extra_body and request.extra_body.raw_scores),
             chunking=chunk_options(request, self._settings),
         )
+        fusion = fusion_inputs(request)
         result = scorer.score(request.query, texts, options)
         if not np.all(np.isfinite(result.scores)):
             raise RerankError("the model produced a non-finite score")
-        order = np.argsort(-result.scores, kind="stable")[: request.top_n]
+        scores = result.scores if fusion is None else fuse(result.scores, fusion[1], fusion[0])
+        order = np.argsort(-scores, kind="stable")[: request.top_n]
         results = [
-            RerankResult(index=int(i), relevance_score=float(result.scores[i]))
-            if not request.return_documents
-            else RerankResult(
+            RerankResult(
                 index=int(i),
-                relevance_score=float(result.scores[i]),
-                document=document_payload(request.documents[i]),
+                relevance_score=float(scores[i]),
+                model_score=None if fusion is None else float(result.scores[i]),
+                document=document_payload(request.documents[i]) if request.return_documents else None,
             )
             for i in order
         ]

@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from reranker.fusion import DEFAULT_RRF_K, DEFAULT_WEIGHT, Fusion
+
 MAX_METADATA_KEYS = 16
 MAX_METADATA_KEY_CHARS = 64
 MAX_METADATA_VALUE_CHARS = 512
@@ -41,6 +43,40 @@ class DocumentObject(BaseModel):
 
     text: StrictStr
     title: StrictStr | None = None
+
+
+class FusionSpec(BaseModel):
+    """How to fuse the model's scores with `first_stage_scores` (see reranker.fusion)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["combsum", "rrf"] = Field(
+        description="`combsum`: min-max normalise both sides over the request, then "
+        "`weight * model + (1 - weight) * first stage`. `rrf`: `1/(k + model rank) + 1/(k + first-stage "
+        "rank)`, ranks from 1, ties in input order."
+    )
+    weight: Annotated[StrictFloat | StrictInt, Field(ge=0, le=1)] | None = Field(
+        None, description=f"combsum only: the model's share (default {DEFAULT_WEIGHT})."
+    )
+    k: Annotated[StrictInt, Field(ge=1, le=100_000)] | None = Field(
+        None, description=f"rrf only: the rank offset (default {DEFAULT_RRF_K})."
+    )
+
+    @model_validator(mode="after")
+    def _parameters_fit_the_method(self) -> FusionSpec:
+        if self.method == "rrf" and self.weight is not None:
+            raise ValueError("weight applies to combsum only (rrf takes k)")
+        if self.method == "combsum" and self.k is not None:
+            raise ValueError("k applies to rrf only (combsum takes weight)")
+        return self
+
+    def to_fusion(self) -> Fusion:
+        """Return the domain's fusion with defaults filled in."""
+        return Fusion(
+            method=self.method,
+            weight=DEFAULT_WEIGHT if self.weight is None else float(self.weight),
+            k=DEFAULT_RRF_K if self.k is None else self.k,
+        )
 
 
 class ExtraBody(BaseModel):
@@ -65,6 +101,17 @@ class ExtraBody(BaseModel):
         None,
         description="Tokens shared by consecutive windows when chunking (default 32, at most half a "
         "window). Needs `max_chunks_per_doc`.",
+    )
+    first_stage_scores: list[StrictFloat | StrictInt] | None = Field(
+        None,
+        description="The first stage's score of each document (e.g. BM25), in document order, one per "
+        "document. Needs `fusion`.",
+    )
+    fusion: FusionSpec | None = Field(
+        None,
+        description="Fuse the model's scores with `first_stage_scores`: `relevance_score` is then the "
+        "fused score and each result's `model_score` the model's own (a probability, or raw with "
+        "`raw_scores`).",
     )
 
 
@@ -111,7 +158,8 @@ class RerankRequest(BaseModel):
     extra_body: ExtraBody | None = Field(
         None,
         description="Backend parameters: `raw_scores` (bool), long-document chunking "
-        "(`max_chunks_per_doc`, `chunk_overlap`). Keys naming a core field are rejected.",
+        "(`max_chunks_per_doc`, `chunk_overlap`), fusion with the first stage (`first_stage_scores`, "
+        "`fusion`). Keys naming a core field are rejected.",
     )
 
     @model_validator(mode="wrap")
@@ -174,6 +222,9 @@ class RerankRequest(BaseModel):
 class RerankResult(BaseModel):
     index: int
     relevance_score: float
+    model_score: float | None = Field(
+        None, description="With `extra_body.fusion` only: the model's own score, before fusion."
+    )
     document: dict[str, Any] | None = Field(
         None, description="The document as sent (a string as {text}); only with return_documents."
     )

@@ -71,7 +71,7 @@ def test_the_query_keeps_its_own_budget(tokenizer: Tokenizer) -> None:
     encoder = TextEncoder(tokenizer, max_length=32, max_query_tokens=None)
     (pair,) = encoder.encode_pairs(long_query, [DOC * 3], "end", None)
     query_part = pair.ids[1 : pair.ids.index(SEP)]
-    assert len(query_part) == 16  # half of max_length by default
+    assert len(query_part) == 14  # half of what max_length 32 leaves beside [CLS] [SEP] [SEP], rounded down
     assert len(pair) == 32  # the document still gets the rest
     with pytest.raises(InvalidRequest) as caught:
         encoder.encode_pairs(long_query, [DOC], "none", None)

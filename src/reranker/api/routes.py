@@ -59,7 +59,11 @@ async def rerank(body: RerankRequest, request: Request) -> JSONResponse:
     request_id: str = request.state.request_id
     started = time.perf_counter()
     response = await request.app.state.limiter.run(service.rerank, body, request_id)
-    exclude = None if body.return_documents else {"results": {"__all__": {"document"}}}
+    fused = body.extra_body is not None and body.extra_body.fusion is not None
+    hidden = {
+        name for name, shown in (("document", body.return_documents), ("model_score", fused)) if not shown
+    }
+    exclude = {"results": {"__all__": hidden}} if hidden else None
     logger.info(
         "rerank",
         extra={

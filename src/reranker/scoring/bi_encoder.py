@@ -50,7 +50,9 @@ class BiEncoderScorer:
                 documents, options.truncate, options.max_tokens_per_document, options.chunking
             )
         embeddings = _unit_rows(self._embed([query_row, *doc_rows]))
-        cosine = np.clip(embeddings[1:] @ embeddings[0], -1.0, 1.0)
+        # A row-wise product and sum, not a matrix product: BLAS kernels sum a row differently
+        # by its position in the matrix, which would tie a score to the documents beside it.
+        cosine = np.clip(np.sum(embeddings[1:] * embeddings[0], axis=1), -1.0, 1.0)
         if owners is not None:
             cosine = max_pool(cosine, owners, len(documents))
         scores = cosine if options.raw_scores else (cosine + 1.0) / 2.0

@@ -33,7 +33,7 @@ def load_scorer(folder: Path, manifest: Manifest, settings: Settings) -> Scorer:
         variant=variant,
         pad_id=encoder.pad_id,
         token_budget=settings.batch_token_budget,
-        max_batch_size=settings.max_batch_size,
+        max_batch_size=1 if settings.deterministic else settings.max_batch_size,
     )
     if manifest.kind == "cross-encoder":
         return CrossEncoderScorer(manifest, encoder, model)

@@ -113,7 +113,10 @@ class TextEncoder:
         pair_room = max_length - self._pair.specials - 1
         if pair_room < 1:
             raise ConfigurationError(f"max_length {max_length} leaves no room for a query")
-        self.pair_query_budget = min(max_query_tokens or max_length // 2, pair_room)
+        # Half the room beside the specials, rounded down: where Hugging Face's `longest_first`
+        # cuts a query when query and document are both too long and the document is the longer.
+        half_room = (max_length - self._pair.specials) // 2
+        self.pair_query_budget = min(max_query_tokens or half_room, pair_room)
         self.single_query_budget = min(max_query_tokens or max_length, max_length - self._single.specials)
 
     def encode_pairs(
