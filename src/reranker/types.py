@@ -55,7 +55,7 @@ class FusionSpec(BaseModel):
         "`weight * model + (1 - weight) * first stage`. `rrf`: `1/(k + model rank) + 1/(k + first-stage "
         "rank)`, ranks from 1, ties in input order."
     )
-    weight: Annotated[StrictFloat | StrictInt, Field(ge=0, le=1)] | None = Field(
+    weight: Annotated[StrictFloat, Field(ge=0, le=1)] | None = Field(
         None, description=f"combsum only: the model's share (default {DEFAULT_WEIGHT})."
     )
     k: Annotated[StrictInt, Field(ge=1, le=100_000)] | None = Field(
@@ -102,7 +102,7 @@ class ExtraBody(BaseModel):
         description="Tokens shared by consecutive windows when chunking (default 32, at most half a "
         "window). Needs `max_chunks_per_doc`.",
     )
-    first_stage_scores: list[StrictFloat | StrictInt] | None = Field(
+    first_stage_scores: list[StrictFloat] | None = Field(
         None,
         description="The first stage's score of each document (e.g. BM25), in document order, one per "
         "document. Needs `fusion`.",
