@@ -25,7 +25,7 @@ def test_eval_run_writes_run_files_and_report_and_applies_the_gate(
     )
     out = tmp_path / "out"
     argv = ["eval", "run", str(folder), "--model", str(tiny_cross_encoder_dir), "--out", str(out)]
-    argv += ["--cache-dir", str(tmp_path / "cache"), "--no-progress", "--fuse", "--gate", str(gates)]
+    argv += ["--cache-dir", str(tmp_path / "cache"), "--no-progress", "--fuse", "rrf", "--gate", str(gates)]
 
     assert main(argv) == 0
 

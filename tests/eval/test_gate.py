@@ -11,7 +11,8 @@ import pytest
 
 from reranker.cli import main
 from reranker.eval.errors import EvalError
-from reranker.eval.gate import check, run_settings
+from reranker.eval.gate import GatedRun, check, run_settings
+from reranker.fusion import Fusion
 
 REPO_GATES = Path(__file__).resolve().parents[2] / "eval" / "gates.toml"
 
@@ -114,17 +115,73 @@ def test_malformed_thresholds_are_named(tmp_path: Path, text: str, message: str)
 
 
 def test_run_settings_come_from_the_table(thresholds: Path, tmp_path: Path) -> None:
-    assert run_settings(thresholds, "tiny", "test") == {"top_k": 100, "max_queries": None}
+    assert run_settings(thresholds, "tiny", "test") == GatedRun(top_k=100)
     bad = tmp_path / "bad.toml"
     bad.write_text("[tiny.test]\ntop_k = 0\n")
     with pytest.raises(EvalError, match="top_k must be a positive integer"):
         run_settings(bad, "tiny", "test")
 
 
-def test_repository_gate_file_gates_the_default_metrics() -> None:
+def _scifact_report(reranked: dict[str, float], fused: dict[str, float]) -> dict[str, Any]:
+    """Return a SciFact report made as the repository's gate asks, with the given run metrics."""
     table = tomllib.loads(REPO_GATES.read_text())["scifact"]["test"]
+    return {
+        "dataset": {"name": "scifact", "split": "test", "max_queries": table.get("max_queries")},
+        "first_stage": {"top_k": table["top_k"]},
+        "fusion": run_settings(REPO_GATES, "scifact", "test").fusion.describe(),  # type: ignore[union-attr]
+        "reranker": {"model_fingerprint": table.get("model_fingerprint")},
+        "metrics": {
+            "first_stage": dict(table["first_stage"]["baseline"]),
+            "reranked": reranked,
+            "fused": fused,
+        },
+    }
 
-    settings = run_settings(REPO_GATES, "scifact", "test")
-    assert settings["top_k"] == table["top_k"] and settings["max_queries"] == table.get("max_queries")
-    assert set(table["reranked"]["baseline"]) == {"ndcg@10", "mrr@10", "recall@100", "map"}
-    assert 0 < table["reranked"]["max_drop"] <= 0.05
+
+def test_repository_gate_passes_its_measured_baselines() -> None:
+    table = tomllib.loads(REPO_GATES.read_text())["scifact"]["test"]
+    report = _scifact_report(dict(table["reranked"]["baseline"]), dict(table["fused"]["baseline"]))
+    verdict = check(report, REPO_GATES)
+    assert verdict.passed, verdict.text()
+
+
+@pytest.mark.parametrize("offset", [0.0, -0.01])
+def test_repository_gate_fails_a_reranker_no_better_than_bm25(offset: float) -> None:
+    """The reranker does nothing (its runs equal BM25's), or hurts by 0.01: the gate must fail."""
+    table = tomllib.loads(REPO_GATES.read_text())["scifact"]["test"]
+    bm25 = {metric: value + offset for metric, value in table["first_stage"]["baseline"].items()}
+    verdict = check(_scifact_report(dict(bm25), dict(bm25)), REPO_GATES)
+    assert not verdict.passed
+    failures = [line for line in verdict.lines if line.strip().startswith("FAIL")]
+    assert any("fused ndcg@10" in line and "vs first_stage" in line for line in failures), verdict.text()
+
+
+def test_repository_gate_names_the_fusion_and_the_model() -> None:
+    table = tomllib.loads(REPO_GATES.read_text())["scifact"]["test"]
+    gated = run_settings(REPO_GATES, "scifact", "test")
+    assert gated.fusion == Fusion("combsum", weight=0.5)
+    assert gated.model_fingerprint is not None and len(gated.model_fingerprint) == 64
+    assert table["fused"]["beats"] == "first_stage" and table["fused"]["margin"]["ndcg@10"] >= 0.02
+    report = _scifact_report(dict(table["reranked"]["baseline"]), dict(table["fused"]["baseline"]))
+    report["reranker"]["model_fingerprint"] = "0" * 64  # another model
+    report["fusion"] = {"method": "rrf", "k": 60}  # fused another way
+    verdict = check(report, REPO_GATES)
+    assert not verdict.passed
+    assert sum("FAIL  model fingerprint" in line or "FAIL  fusion" in line for line in verdict.lines) == 2
+
+
+def test_beats_compares_runs_of_the_same_report(tmp_path: Path) -> None:
+    path = tmp_path / "gates.toml"
+    path.write_text("[tiny.test.reranked]\nbeats = 'first_stage'\nmargin = { 'ndcg@10' = 0.1 }\n")
+    assert check(_report(0.5), path).passed  # 0.5 vs 0.4
+    failed = check(_report(0.45), path)
+    assert not failed.passed
+    assert "reranked ndcg@10 = 0.4500 vs first_stage 0.4000 (+0.0500; needs +0.1000)" in failed.text()
+    path.write_text("[tiny.test.reranked]\nmargin = { 'ndcg@10' = 0.1 }\n")
+    with pytest.raises(EvalError, match="margin needs beats"):
+        check(_report(0.5), path)
+    path.write_text(
+        "[tiny.test]\nfusion = { method = 'wsum' }\n[tiny.test.reranked]\nmin = { 'ndcg@10' = 0.1 }\n"
+    )
+    with pytest.raises(EvalError, match="fusion is invalid"):
+        check(_report(0.5), path)

@@ -102,6 +102,7 @@ async def models(request: Request) -> ModelList:
                 max_length=scorer.manifest.max_length if scorer else None,
                 variant=scorer.variant if scorer else None,
                 provider=scorer.provider if scorer else None,
+                fingerprint=scorer.manifest.fingerprint(scorer.variant) if scorer else None,
                 cold_start=ColdStartTimes(
                     import_seconds=import_seconds(),
                     fetch_seconds=served.cold_start.fetch_seconds,

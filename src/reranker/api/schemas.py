@@ -38,6 +38,11 @@ class ModelCard(BaseModel):
     max_length: int | None = None
     variant: str | None = None
     provider: str | None = Field(None, description="The onnxruntime execution provider in use.")
+    fingerprint: str | None = Field(
+        None,
+        description="sha256 naming the weights, how they are read and the variant; the same across "
+        "re-exports (a relevance gate can require it). Known once the model is loaded.",
+    )
     loaded: bool
     cold_start: ColdStartTimes | None = Field(None, description="Known once the model is loaded.")
 

@@ -75,8 +75,9 @@ class InProcessBackend:
         return self.service.rerank(request)
 
     def describe(self, model: str) -> dict[str, Any]:
-        """Return the loaded model's name, kind, max_length, variant, provider and a fingerprint
-        of its files, so saved scores are never resumed with a different model under the same name."""
+        """Return the loaded model's name, kind, max_length, variant, provider, a fingerprint of its
+        files (saved scores are never resumed with a different model under the same name) and the
+        model fingerprint (weights + variant) that a gate can require."""
         scorer = self.service.registry.get(model)
         manifest = scorer.manifest
         files = {name: entry.sha256 for name, entry in sorted(manifest.files.items())}
@@ -89,6 +90,7 @@ class InProcessBackend:
             "variant": scorer.variant,
             "provider": scorer.provider,
             "fingerprint": hashlib.sha256(blob.encode()).hexdigest(),
+            "model_fingerprint": manifest.fingerprint(scorer.variant),
         }
 
     def close(self) -> None:
@@ -165,6 +167,7 @@ class HttpBackend:
         for card in cards:
             if card.get("id") == model or model in card.get("aliases", []):
                 info.update({key: card.get(key) for key in ("kind", "max_length", "variant", "provider")})
+                info["model_fingerprint"] = card.get("fingerprint")
                 info["model"] = card.get("id")
         return info
 

@@ -12,6 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from reranker.eval.errors import EvalError
+from reranker.fusion import DEFAULT_RRF_K, DEFAULT_WEIGHT, Fusion
+
 DEFAULT_METRICS = ["ndcg@10", "mrr@10", "recall@100", "map"]
 API_KEY_ENV = "RERANK_EVAL_API_KEY"
 DEFAULT_TOP_K = 100
@@ -23,11 +26,12 @@ def _run(args: argparse.Namespace) -> int:
     from reranker.eval.pipeline import EvalOptions, run_eval
     from reranker.eval.report import markdown
 
-    top_k, max_queries = args.top_k, args.max_queries
+    top_k, max_queries, fusion = args.top_k, args.max_queries, _fusion(args)
     if args.gate is not None:  # the gate's table says how its thresholds were measured
         measured = run_settings(args.gate, args.dataset.resolve().name, args.split)
-        top_k = top_k or measured["top_k"]
-        max_queries = max_queries or measured["max_queries"]
+        top_k = top_k or measured.top_k
+        max_queries = max_queries or measured.max_queries
+        fusion = fusion or measured.fusion
     options = EvalOptions(
         dataset=args.dataset,
         split=args.split,
@@ -39,8 +43,7 @@ def _run(args: argparse.Namespace) -> int:
         top_k=top_k or DEFAULT_TOP_K,
         bm25=Bm25Config(k1=args.k1, b=args.b, stemmer=args.stemmer),
         metrics=args.metrics,
-        fusion=args.fuse,
-        fusion_norm=args.fuse_norm,
+        fusion=fusion,
         cache_dir=args.cache_dir,
         concurrency=args.concurrency,
         timeout=args.timeout,
@@ -56,6 +59,27 @@ def _run(args: argparse.Namespace) -> int:
     verdict = check(report, args.gate)
     sys.stdout.write(verdict.text() + "\n")
     return 0 if verdict.passed else 1
+
+
+def _fusion(args: argparse.Namespace) -> Fusion | None:
+    """Return the fusion the options ask for, checked before anything is scored."""
+    if args.fuse is None:
+        if args.fuse_weight is not None or args.fuse_k is not None:
+            raise EvalError("--fuse-weight and --fuse-k need --fuse combsum or --fuse rrf")
+        return None
+    if args.fuse == "rrf" and args.fuse_weight is not None:
+        raise EvalError("--fuse-weight applies to --fuse combsum (rrf takes --fuse-k)")
+    if args.fuse == "combsum" and args.fuse_k is not None:
+        raise EvalError("--fuse-k applies to --fuse rrf (combsum takes --fuse-weight)")
+    weight = DEFAULT_WEIGHT if args.fuse_weight is None else args.fuse_weight
+    return Fusion(args.fuse, weight=weight, k=DEFAULT_RRF_K if args.fuse_k is None else args.fuse_k)
+
+
+def _weight(value: str) -> float:
+    number = float(value)
+    if not 0.0 <= number <= 1.0:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return number
 
 
 def _gate(args: argparse.Namespace) -> int:
@@ -108,9 +132,15 @@ def add_eval_command(commands: Any) -> None:
     run.add_argument("--stemmer", default="porter", help="PyStemmer algorithm or 'none' (default: porter)")
     run.add_argument("--metrics", nargs="+", default=DEFAULT_METRICS, help="ranx metric names")
     run.add_argument(
-        "--fuse", nargs="?", const="rrf", help="add a fusion of both runs (ranx method; default rrf)"
+        "--fuse",
+        choices=["combsum", "rrf"],
+        help="add the fused run, fused by the service exactly as the API's extra_body.fusion does "
+        "(default: the gate's fusion, else none)",
     )
-    run.add_argument("--fuse-norm", default="min-max", help="score normalisation for score-based fusion")
+    run.add_argument(
+        "--fuse-weight", type=_weight, help=f"combsum: the model's share, 0-1 (default {DEFAULT_WEIGHT})"
+    )
+    run.add_argument("--fuse-k", type=_positive, help=f"rrf: the rank offset (default {DEFAULT_RRF_K})")
     run.add_argument("--cache-dir", type=Path, default=default_cache_dir(), help="BM25 index cache")
     run.add_argument("--concurrency", type=_positive, default=4, help="requests in flight over HTTP")
     run.add_argument("--timeout", type=float, default=120.0, help="seconds per HTTP request")
@@ -121,7 +151,7 @@ def add_eval_command(commands: Any) -> None:
         type=_positive,
         help="only the first N judged queries by id (default: the gate's, else all)",
     )
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--no-progress", action="store_true", help="no progress lines (done, rate, ETA)")
     run.add_argument("--gate", type=Path, help="thresholds file: exit 1 unless the run passes")
     run.set_defaults(run=_run)
 

@@ -1,4 +1,4 @@
-"""ranx metrics over our runs: mean scores, a paired significance test, and fusion.
+"""ranx metrics over our runs: mean scores and a paired significance test.
 
 Runs reach ranx with rank scores (see `runs.rank_scores`), so metrics follow our tie-breaking
 rule rather than ranx's arbitrary order among equal scores. Queries a run lacks score 0
@@ -16,10 +16,6 @@ from reranker.eval.errors import EvalError
 from reranker.eval.runs import Run, rank_scores
 
 DEFAULT_METRICS = ("ndcg@10", "mrr@10", "recall@100", "map")
-# Fusion methods that use only ranks: they get our tie-broken ranks and no score normalisation.
-RANK_BASED_FUSION = frozenset(
-    {"rrf", "isr", "log_isr", "logn_isr", "rbc", "bordafuse", "w_bordafuse", "condorcet", "w_condorcet"}
-)
 
 
 def _ranx_qrels(qrels: Mapping[str, Mapping[str, int]]) -> Any:
@@ -109,17 +105,3 @@ def compare(
                 "win_tie_loss": dict(report[name]["win_tie_loss"][baseline][metric]),
             }
     return {"baseline": baseline, "stat_test": stat_test, "max_p": max_p, "runs": pairs}
-
-
-def fuse(runs: Sequence[Run], method: str = "rrf", norm: str = "min-max") -> Run:
-    """Return the ranx fusion of the runs (every run must hold the same queries)."""
-    import ranx
-
-    rank_based = method in RANK_BASED_FUSION
-    inputs = [_ranx_run(run, f"run{i}") if rank_based else ranx.Run(dict(run)) for i, run in enumerate(runs)]
-    try:
-        fused = ranx.fuse(runs=inputs, norm=None if rank_based else norm, method=method)
-    except Exception as exc:
-        raise EvalError(f"fusion {method!r} (norm {norm!r}) failed: {exc}") from exc
-    result: dict[str, dict[str, float]] = fused.to_dict()
-    return {query: {doc: float(score) for doc, score in result.get(query, {}).items()} for query in runs[0]}

@@ -20,9 +20,10 @@ from reranker.eval.backends import Backend, HttpBackend, InProcessBackend
 from reranker.eval.datasets import Dataset, load_dataset
 from reranker.eval.errors import EvalError
 from reranker.eval.first_stage import Bm25Config, bm25_run, default_cache_dir
-from reranker.eval.metrics import DEFAULT_METRICS, check_metrics, compare, evaluate, fuse
+from reranker.eval.metrics import DEFAULT_METRICS, check_metrics, compare, evaluate
 from reranker.eval.runner import RerankOutcome, ScoreLog, rerank_run
 from reranker.eval.runs import Run, read_trec, write_trec
+from reranker.fusion import Fusion
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +42,8 @@ class EvalOptions:
     top_k: int = 100
     bm25: Bm25Config = field(default_factory=Bm25Config)
     metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
-    fusion: str | None = None
-    fusion_norm: str = "min-max"
+    # Fused by the service, as the API fuses: what is gated is what is served.
+    fusion: Fusion | None = None
     cache_dir: Path = field(default_factory=default_cache_dir)
     concurrency: int = 4
     timeout: float = 120.0
@@ -125,7 +126,9 @@ def _rerank_stage(
             scores_path, {**header, "model": model, "model_fingerprint": before.get("fingerprint")}
         )
         clock = time.perf_counter()
-        outcome = rerank_run(dataset, candidates, backend, model, log, progress=options.progress)
+        outcome = rerank_run(
+            dataset, candidates, backend, model, log, fusion=options.fusion, progress=options.progress
+        )
         seconds = time.perf_counter() - clock
         # Asked again: an API fills in its model card only once the model has loaded.
         return _Reranked(outcome, backend.describe(model), model, load_seconds, seconds)
@@ -160,14 +163,15 @@ def run_eval(
         "fingerprint": dataset.fingerprint,
         "first_stage": first_stage,
         "top_k": options.top_k,
+        "fusion": options.fusion.describe() if options.fusion else None,
     }
     reranked = _rerank_stage(options, dataset, candidates, header, out, backend, model)
     outcome = reranked.outcome
     write_trec(out / "reranked.trec", outcome.run, "reranked")
 
     runs: dict[str, Run] = {"first_stage": candidates, "reranked": outcome.run}
-    if options.fusion:
-        runs["fused"] = fuse([candidates, outcome.run], method=options.fusion, norm=options.fusion_norm)
+    if outcome.fused_run is not None:
+        runs["fused"] = outcome.fused_run
         write_trec(out / "fused.trec", runs["fused"], "fused")
     report: dict[str, Any] = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -213,7 +217,7 @@ def run_eval(
         "environment": report_module.environment(),
     }
     if options.fusion:
-        report["fusion"] = {"method": options.fusion, "norm": options.fusion_norm}
+        report["fusion"] = options.fusion.describe()
     report["wall_seconds"] = time.perf_counter() - started
     report_module.write(out, report)
     logger.info("eval finished in %.1f s; run files and report in %s", report["wall_seconds"], out)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -22,20 +23,40 @@ from reranker.eval.backends import Backend
 from reranker.eval.datasets import Dataset, Document
 from reranker.eval.errors import EvalError
 from reranker.eval.runs import Run, ranked
+from reranker.fusion import Fusion
 from reranker.types import RerankRequest
 
 logger = logging.getLogger(__name__)
 
 
-def build_request(model: str, query: str, documents: list[tuple[str, Document]]) -> RerankRequest:
-    """Return the request for one query: documents as objects, an empty title left out."""
+def build_request(
+    model: str,
+    query: str,
+    documents: list[tuple[str, Document]],
+    first_stage: list[float] | None = None,
+    fusion: Fusion | None = None,
+) -> RerankRequest:
+    """Return the request for one query: documents as objects, an empty title left out; with
+    `fusion`, the first-stage scores ride along so the service returns the fused ranking."""
     payload: list[dict[str, str]] = []
     for doc_id, doc in documents:
         item = {"id": doc_id, "title": doc.title, "text": doc.text}
         if not doc.title:
             del item["title"]
         payload.append(item)
-    return RerankRequest.model_validate({"model": model, "query": query, "documents": payload})
+    body: dict[str, Any] = {"model": model, "query": query, "documents": payload}
+    if fusion is not None:
+        body["extra_body"] = {"first_stage_scores": first_stage, "fusion": fusion.describe()}
+    return RerankRequest.model_validate(body)
+
+
+@dataclass(frozen=True)
+class QueryScores:
+    """One query's answer: the model's score of each document, the fused score (with fusion)."""
+
+    scores: dict[str, float]
+    prompt_tokens: int
+    fused: dict[str, float] | None = None
 
 
 class ScoreLog:
@@ -45,8 +66,8 @@ class ScoreLog:
         self.path = path
         self.header = header
 
-    def load(self, candidates: Mapping[str, Mapping[str, float]]) -> dict[str, tuple[dict[str, float], int]]:
-        """Return the queries already scored (scores, prompt tokens); starts the file when absent."""
+    def load(self, candidates: Mapping[str, Mapping[str, float]]) -> dict[str, QueryScores]:
+        """Return the queries already scored; starts the file when absent."""
         if not self.path.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
             temp = self.path.with_name(self.path.name + ".tmp")
@@ -54,7 +75,7 @@ class ScoreLog:
             os.replace(temp, self.path)
             return {}
         name = self.path.name
-        done: dict[str, tuple[dict[str, float], int]] = {}
+        done: dict[str, QueryScores] = {}
         with self.path.open("rb") as handle:
             lines = handle.readlines()
         good_bytes = 0
@@ -81,8 +102,13 @@ class ScoreLog:
                 self._check_header(record)
                 continue
             query, scores = record.get("query_id"), record.get("scores")
-            tokens = record.get("prompt_tokens")
-            if not isinstance(query, str) or not isinstance(tokens, int) or not isinstance(scores, dict):
+            tokens, fused = record.get("prompt_tokens"), record.get("fused")
+            if (
+                not isinstance(query, str)
+                or not isinstance(tokens, int)
+                or not isinstance(scores, dict)
+                or not isinstance(fused, dict | None)
+            ):
                 raise EvalError(
                     f"{name} line {number} lacks query_id, scores or prompt_tokens; pass --restart"
                 )
@@ -93,7 +119,11 @@ class ScoreLog:
                     f"{name} line {number}: query {query!r} was scored on other candidates than this "
                     "run's; pass --restart or choose another output folder"
                 )
-            done[query] = ({doc: float(value) for doc, value in scores.items()}, tokens)
+            done[query] = QueryScores(
+                {doc: float(value) for doc, value in scores.items()},
+                tokens,
+                {doc: float(value) for doc, value in fused.items()} if fused is not None else None,
+            )
         return done
 
     def _check_header(self, record: dict[str, Any]) -> None:
@@ -107,9 +137,16 @@ class ScoreLog:
                 "pass --restart to discard them or choose another output folder"
             )
 
-    def append(self, query: str, scores: Mapping[str, float], prompt_tokens: int) -> None:
+    def append(self, query: str, answer: QueryScores) -> None:
         """Add one finished query and push it to disk before going on."""
-        line = json.dumps({"query_id": query, "scores": dict(scores), "prompt_tokens": prompt_tokens})
+        record: dict[str, Any] = {
+            "query_id": query,
+            "scores": answer.scores,
+            "prompt_tokens": answer.prompt_tokens,
+        }
+        if answer.fused is not None:
+            record["fused"] = answer.fused
+        line = json.dumps(record)
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(line + "\n")
             handle.flush()
@@ -123,18 +160,68 @@ class RerankOutcome:
     scored_now: int
     documents_scored_now: int
     resumed: int
+    fused_run: Run | None = None
 
 
 def _score_query(
-    backend: Backend, model: str, dataset: Dataset, query: str, candidates: Mapping[str, float]
-) -> tuple[dict[str, float], int]:
-    doc_ids = [doc for doc, _ in ranked(candidates)]
-    request = build_request(model, dataset.queries[query], [(doc, dataset.corpus[doc]) for doc in doc_ids])
+    backend: Backend,
+    model: str,
+    dataset: Dataset,
+    query: str,
+    candidates: Mapping[str, float],
+    fusion: Fusion | None,
+) -> QueryScores:
+    ranking = ranked(candidates)
+    doc_ids = [doc for doc, _ in ranking]
+    request = build_request(
+        model,
+        dataset.queries[query],
+        [(doc, dataset.corpus[doc]) for doc in doc_ids],
+        first_stage=[float(score) for _, score in ranking],
+        fusion=fusion,
+    )
     response = backend.rerank(request)
-    scores = {doc_ids[result.index]: result.relevance_score for result in response.results}
-    if set(scores) != set(doc_ids):
+    if {result.index for result in response.results} != set(range(len(doc_ids))):
         raise EvalError(f"the answer for query {query!r} did not score every document")
-    return scores, response.usage.prompt_tokens
+    if fusion is None:
+        scores = {doc_ids[result.index]: result.relevance_score for result in response.results}
+        return QueryScores(scores, response.usage.prompt_tokens)
+    if any(result.model_score is None for result in response.results):
+        raise EvalError(f"the answer for query {query!r} has no model_score: the API does not fuse")
+    return QueryScores(
+        {doc_ids[result.index]: float(result.model_score or 0.0) for result in response.results},
+        response.usage.prompt_tokens,
+        {doc_ids[result.index]: result.relevance_score for result in response.results},
+    )
+
+
+class Progress:
+    """Plain progress lines (done, rate, ETA) at most every `interval` seconds and at the end.
+
+    Lines rather than a redrawn bar, so CI logs show a long gate run moving.
+    """
+
+    def __init__(self, total: int, done: int, *, enabled: bool, interval: float = 15.0) -> None:
+        self.total, self.done, self.enabled, self.interval = total, done, enabled, interval
+        self._start_done = done
+        self._started = self._last = time.monotonic()
+
+    def advance(self) -> None:
+        self.done += 1
+        now = time.monotonic()
+        if self.enabled and (now - self._last >= self.interval or self.done == self.total):
+            self._last = now
+            elapsed = now - self._started
+            rate = (self.done - self._start_done) / elapsed if elapsed > 0 else 0.0
+            eta = (self.total - self.done) / rate if rate > 0 else float("nan")
+            logger.info(
+                "reranked %d/%d queries (%.0f%%), %.2f queries/s, ETA %.0f s",
+                self.done,
+                self.total,
+                100.0 * self.done / max(self.total, 1),
+                rate,
+                eta,
+            )
 
 
 def rerank_run(
@@ -144,51 +231,53 @@ def rerank_run(
     model: str,
     log: ScoreLog,
     *,
+    fusion: Fusion | None = None,
     progress: bool = True,
 ) -> RerankOutcome:
-    """Return the reranked run of every evaluated query, scoring only what the log does not hold yet."""
-    from tqdm import tqdm
-
+    """Return the reranked run (and the fused run, with `fusion`) of every evaluated query,
+    scoring only what the log does not hold yet."""
     done = log.load(candidates)
     pending = [q for q in dataset.query_ids if q not in done and candidates.get(q)]
     resumed = len(done)
     if resumed:
         logger.info("resuming: %d queries already scored, %d to go", resumed, len(pending))
-    with (
-        tqdm(total=resumed + len(pending), initial=resumed, unit="query", disable=not progress) as bar,
-        ThreadPoolExecutor(max_workers=backend.concurrency) as pool,
-    ):
+    meter = Progress(resumed + len(pending), resumed, enabled=progress)
+    with ThreadPoolExecutor(max_workers=backend.concurrency) as pool:
         queue = iter(pending)
-        running: dict[Future[tuple[dict[str, float], int]], str] = {}
+        running: dict[Future[QueryScores], str] = {}
         try:
             while True:
                 while len(running) < backend.concurrency and (query := next(queue, None)) is not None:
-                    job = pool.submit(_score_query, backend, model, dataset, query, candidates[query])
+                    job = pool.submit(_score_query, backend, model, dataset, query, candidates[query], fusion)
                     running[job] = query
                 if not running:
                     break
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for job in finished:
                     query = running.pop(job)
-                    scores, tokens = job.result()
-                    log.append(query, scores, tokens)
-                    done[query] = (scores, tokens)
-                    bar.update()
+                    answer = job.result()
+                    log.append(query, answer)
+                    done[query] = answer
+                    meter.advance()
         except BaseException:
             # Keep whatever finished alongside the failure: nothing scored is lost.
             for job, query in running.items():
                 if job.cancel():
                     continue
                 try:
-                    log.append(query, *job.result())
+                    log.append(query, job.result())
                 except Exception:
                     logger.warning("query %r failed while the run was stopping", query)
             raise
-    run: Run = {q: dict(done[q][0]) if q in done else {} for q in dataset.query_ids}
+    run: Run = {q: dict(done[q].scores) if q in done else {} for q in dataset.query_ids}
+    fused_run: Run | None = None
+    if fusion is not None:
+        fused_run = {q: dict(done[q].fused or {}) if q in done else {} for q in dataset.query_ids}
     return RerankOutcome(
         run=run,
-        prompt_tokens=sum(tokens for _, tokens in done.values()),
+        prompt_tokens=sum(answer.prompt_tokens for answer in done.values()),
         scored_now=len(pending),
         documents_scored_now=sum(len(candidates[q]) for q in pending),
         resumed=resumed,
+        fused_run=fused_run,
     )

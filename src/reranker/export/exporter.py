@@ -46,6 +46,7 @@ from reranker.model_store.manifest import (
     Manifest,
     ModelKind,
     file_entry,
+    weights_sha256,
 )
 
 logger = logging.getLogger(__name__)
@@ -157,6 +158,7 @@ def export_model(
         "tokenizer": TOKENIZER_FILE,
         "variants": {v: VARIANT_FILES[v] for v in chosen},
         "source": source.resolve().name,
+        "source_sha256": weights_sha256(source),
     }
     placeholders = dict.fromkeys([TOKENIZER_FILE, *fields["variants"].values()], _PLACEHOLDER)
     _build_manifest(placeholders, **fields)  # fail fast on a bad name, alias or version

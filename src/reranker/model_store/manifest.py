@@ -62,6 +62,8 @@ class Manifest(BaseModel):
     variants: dict[Literal["fp32", "int8"], str]
     files: dict[str, FileEntry]
     source: str | None = None
+    # sha256 over the checkpoint's weight files: names the weights whatever exported them.
+    source_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
     export: dict[str, object] = Field(default_factory=dict)
 
     @field_validator("files")
@@ -78,6 +80,26 @@ class Manifest(BaseModel):
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2, exclude_none=True) + "\n"
+
+    def fingerprint(self, variant: str) -> str | None:
+        """Return a sha256 naming what scores: the weights, how they are read, and the variant.
+
+        It stays the same when the same checkpoint is exported again by other library versions
+        (whose ONNX bytes differ), so a relevance gate can name the model it was measured on.
+        None for folders exported before weights were hashed.
+        """
+        if self.source_sha256 is None:
+            return None
+        identity = {
+            "weights": self.source_sha256,
+            "kind": self.kind,
+            "max_length": self.max_length,
+            "activation": self.activation,
+            "pooling": self.pooling,
+            "normalize": self.normalize,
+            "variant": variant,
+        }
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
 def parse_manifest(raw: bytes | str, *, origin: str) -> Manifest:
@@ -99,3 +121,14 @@ def sha256_file(path: Path) -> str:
 
 def file_entry(path: Path) -> FileEntry:
     return FileEntry(sha256=sha256_file(path), size=path.stat().st_size)
+
+
+def weights_sha256(checkpoint: Path) -> str | None:
+    """Return one sha256 over a checkpoint folder's weight files (safetensors or PyTorch bins)."""
+    files = sorted([*checkpoint.glob("*.safetensors"), *checkpoint.glob("pytorch_model*.bin")])
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(f"{path.name}\0{sha256_file(path)}\n".encode())
+    return digest.hexdigest()
