@@ -50,7 +50,7 @@ test: $(VENV)/.dev-installed
 ifneq ($(wildcard $(DATA_DIR)/beir/scifact/corpus.jsonl),)
 gate: $(VENV)/.dev-installed $(MODEL_DIR)/model.json
 	$(BIN)/reranker eval run "$(DATA_DIR)/beir/scifact" --split test --model $(MODEL_DIR) \
-		--gate eval/gates.toml --out $(GATE_OUT) --cache-dir .cache/eval --restart --no-progress
+		--gate eval/gates.toml --out $(GATE_OUT) --cache-dir .cache/eval --restart
 else
 gate:
 	@echo "gate: SKIPPED - $(DATA_DIR)/beir/scifact is absent; the relevance gate needs the shared BEIR data"
