@@ -7,6 +7,7 @@ only when an eval command runs.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -26,6 +27,7 @@ def _run(args: argparse.Namespace) -> int:
     from reranker.eval.pipeline import EvalOptions, run_eval
     from reranker.eval.report import markdown
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request over --api-url
     top_k, max_queries, fusion = args.top_k, args.max_queries, _fusion(args)
     if args.gate is not None:  # the gate's table says how its thresholds were measured
         measured = run_settings(args.gate, args.dataset.resolve().name, args.split)
