@@ -56,9 +56,16 @@ def route_label(scope: Scope) -> str:
     path = getattr(scope.get("route"), "path", None)
     if isinstance(path, str) and path:
         return path
-    if "app_root_path" in scope:  # set by a Mount that matched: its prefix is the rest of root_path
-        prefix: str = scope.get("root_path", "")[len(scope["app_root_path"]) :]
-        return prefix or UNMATCHED_ROUTE
+    # A Mount that matched (the docs' files) extended root_path by its prefix.
+    prefix: str = scope.get("root_path", "")[len(scope.get("app_root_path", scope.get("root_path", ""))) :]
+    if prefix:
+        return prefix
+    # Answered before routing (413 from the body cap): every API path here is a fixed string, so
+    # the path itself is the template when the OpenAPI schema lists it.
+    app = scope.get("app")
+    path = scope.get("path", "")
+    if isinstance(app, FastAPI) and path in app.openapi().get("paths", {}):
+        return str(path)
     return UNMATCHED_ROUTE
 
 
