@@ -32,17 +32,22 @@ PY_OK := import sys; sys.exit(sys.version_info < (3, 11))
 
 # Parse time: a venv whose python no longer runs or is older than 3.11 loses its stamp, so its rule
 # below runs again (and deletes it first).
-$(foreach venv,$(VENV) $(SERVE_VENV) $(TOOLS_VENV),$(if $(wildcard $(venv)/.installed),$(if \
-	$(shell $(venv)/bin/python -c '$(PY_OK)' 2>/dev/null && echo ok),,$(shell rm -f $(venv)/.installed))))
+define check_venv
+ifneq ($(wildcard $(1)/.installed),)
+ifneq ($(shell $(1)/bin/python -c '$(PY_OK)' 2>/dev/null && echo ok),ok)
+$$(info $(1) was made by a Python that is gone or older than 3.11 ($(shell $(1)/bin/python -V 2>&1 | head -1)): rebuilding it with $(PYTHON))
+$$(shell rm -f $(1)/.installed)
+endif
+endif
+endef
+$(foreach venv,$(VENV) $(SERVE_VENV) $(TOOLS_VENV),$(eval $(call check_venv,$(venv))))
 
 # $(call new_venv,DIR): DIR as a venv of $(PYTHON); one made by a wrong or vanished Python is deleted.
 define new_venv
 	@$(PYTHON) -c '$(PY_OK)' 2>/dev/null || { echo "make: $(PYTHON) is not Python 3.11 or newer;" \
 		"run again with PYTHON=python3.11 (or newer)" >&2; exit 2; }
 	@if [ -d $(1) ] && ! $(1)/bin/python -c '$(PY_OK)' 2>/dev/null; then \
-		echo "$(1) was made by a Python that is gone or older than 3.11" \
-			"($$($(1)/bin/python -V 2>&1 | head -1)): rebuilding it with $(PYTHON)"; \
-		rm -rf $(1); fi
+		echo "deleting $(1): its Python is gone or older than 3.11"; rm -rf $(1); fi
 	@echo "setting up $(1) ..."
 	@$(PYTHON) -m venv $(1)
 	@$(1)/bin/pip install -q --disable-pip-version-check --upgrade pip
