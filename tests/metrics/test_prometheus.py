@@ -79,7 +79,7 @@ def test_metrics_need_the_key_by_default(base_url: str) -> None:
 def test_open_and_off(tiny_cross_encoder_dir: Path, setting: str, status: int) -> None:
     settings = Settings(
         models={"tiny-ce": str(tiny_cross_encoder_dir)}, api_keys=[SecretStr(KEY)], metrics=setting
-    )  # type: ignore[arg-type]
+    )
     with TestClient(create_app(settings)) as client:
         response = client.get("/metrics")  # no key
         assert response.status_code == status

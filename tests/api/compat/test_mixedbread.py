@@ -46,7 +46,7 @@ def test_rank_fields_score_object_inputs(client: mixedbread.Mixedbread, base_url
 
 def test_errors_name_mixedbreads_fields(client: mixedbread.Mixedbread) -> None:
     with pytest.raises(mixedbread.BadRequestError) as bad:
-        client.rerank(query=QUERY, input=["a", 5])  # type: ignore[list-item]
+        client.rerank(query=QUERY, input=["a", 5])
     assert bad.value.body["error"]["param"] == "input[1]"  # type: ignore[index]
     with pytest.raises(mixedbread.BadRequestError) as rewrite:
         client.rerank(query=QUERY, input=DOCS, rewrite_query=True)
