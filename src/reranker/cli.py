@@ -25,6 +25,7 @@ EXTRA_OF_MODULE = {
     "Stemmer": "eval",
     "tqdm": "eval",
     "numba": "eval",
+    "httpx": "eval",
     "torch": "export",
     "transformers": "export",
     "onnx": "export",

@@ -33,20 +33,27 @@ if settings.default_model:
             "default model not ready at init; requests will retry it",
             extra={"model": settings.default_model, "error": exc.message},
         )
-handler: LambdaHandler = Mangum(app, lifespan="off")
-if settings.metrics != "off":  # CloudWatch metrics from stdout (EMF): docs/metrics.md
-    _init_seconds = since(_STARTED)
-    handler = with_emf(
-        handler,
+
+
+def _with_metrics(mangum: LambdaHandler) -> LambdaHandler:
+    """Return the handler that also writes CloudWatch EMF lines (docs/metrics.md), unless off."""
+    if settings.metrics == "off":
+        return mangum
+    init_seconds = since(_STARTED)
+    return with_emf(
+        mangum,
         app.state.metrics,
         settings.metrics_namespace,
         cold_start=lambda: cold_start_lines(
             settings.metrics_namespace,
-            _init_seconds,
+            init_seconds,
             import_seconds(),
             model_loads((m.name, m.cold_start) for m in app.state.service.registry.served()),
         ),
     )
+
+
+handler = _with_metrics(Mangum(app, lifespan="off"))
 logging.getLogger("reranker.handler").info(
     "cold start", extra={"import_seconds": import_seconds(), "init_seconds": since(_STARTED)}
 )

@@ -47,7 +47,8 @@ def test_first_invocation_reports_the_cold_start_then_each_request(
     answer = json.loads(response["body"])
     # The cold start comes first; the job's scoring line is recorded before its request ends.
     cold, load, scoring, request = lines
-    assert cold["cold_starts"] == 1 and cold["init"] > 0 and cold["import"] > 0
+    # `import` is ~0 when an earlier test module already imported the handler's dependencies.
+    assert cold["cold_starts"] == 1 and cold["init"] > 0 and cold["import"] >= 0
     assert load["model"] == "all-minilm-l6-v2"
     assert {"model_load_fetch", "model_load_session", "model_load_warm"} <= set(load)
     assert (request["route"], request["status"], request["requests"]) == ("/v1/rerank", "200", 1)

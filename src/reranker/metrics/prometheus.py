@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from reranker.api.auth import require_api_key
+from reranker.api.routes import ERRORS
 from reranker.metrics.recorder import MetricsRecorder
 from reranker.model_store.timing import import_seconds
 
@@ -99,8 +100,17 @@ def metrics_router(require_key: bool) -> APIRouter:
     """Return the router of GET /metrics, behind the API key unless `require_key` is false."""
     router = APIRouter()
     dependencies = [Depends(require_api_key)] if require_key else []
+    responses: dict[int | str, dict[str, Any]] = {
+        200: {
+            "description": "Prometheus text format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
+        **{status: ERRORS[status] for status in ((401, 500) if require_key else (500,))},
+    }
 
-    @router.get("/metrics", tags=["ops"], dependencies=dependencies, response_class=Response)
+    @router.get(
+        "/metrics", tags=["ops"], dependencies=dependencies, response_class=Response, responses=responses
+    )
     async def metrics(request: Request) -> Response:
         """Prometheus metrics: requests, latency, pairs and tokens scored, queue, model load times."""
         body, content_type = render(request.app.state.metrics, request.app.state)
