@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.torch]
 
 KEY = "parity-key"
 FP32_TOLERANCE = 1e-5
-# Measured here over the 42 pairs: tiny BERT 0.9989, tiny XLM-R 0.9969, all-MiniLM-L6-v2 0.9909 (docs/scores.md).
+# Measured over the 42 pairs: tiny BERT 0.9989, tiny XLM-R 0.9969, all-MiniLM-L6-v2 0.9909 (docs/scores.md).
 INT8_MIN_SPEARMAN = 0.95
 ENGLISH = (
     "protein expression in immune cells changes the response to infection and vitamin d signalling "
