@@ -84,6 +84,37 @@ def prune(target: Path) -> None:
     shutil.rmtree(target / "bin", ignore_errors=True)
 
 
+def find_python(version: str) -> str | None:
+    """Return a CPython `version` interpreter found here (PATH, then pyenv), or None."""
+    candidates = [
+        shutil.which(f"python{version}"),
+        *map(str, Path.home().glob(f".pyenv/versions/{version}*/bin/python{version}")),
+    ]
+    for candidate in candidates:
+        if not candidate:
+            continue
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == version:
+            return candidate
+    return None
+
+
+def compile_bytecode(target: Path, python: str) -> None:
+    """Write `__pycache__` for the runtime's Python: /var/task is read-only on Lambda, so without
+    it every cold init compiles the closure again (measured: 3.5 s of imports instead of 1.0 s).
+    Unchecked hashes: the zip's fixed timestamps must not make Python distrust the byte code."""
+    subprocess.run(
+        [python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(target)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
 def check_closure(target: Path) -> None:
     names = {path.name.split("-")[0].lower() for path in target.iterdir()}
     leaked = sorted(names & set(HEAVY))
@@ -115,12 +146,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python-version", default=DEFAULT_PYTHON, help="the Lambda runtime's Python")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--keep-folder", type=Path, help="also leave the unzipped package here")
+    parser.add_argument("--compile-with", help="a CPython of the runtime's version (default: found here)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "package"
         install_closure(folder, args.arch, args.python_version)
         prune(folder)
         check_closure(folder)
+        python = args.compile_with or find_python(args.python_version)
+        if python:
+            compile_bytecode(folder, python)
+        else:
+            print(f"warning: no python{args.python_version} here: the zip ships without byte code")
         unzipped = folder_bytes(folder)
         write_zip(folder, args.out)
         if args.keep_folder:
@@ -130,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{args.out.relative_to(REPO) if args.out.is_relative_to(REPO) else args.out}: "
         f"{zipped / 1e6:.1f} MB zipped, {unzipped / 1e6:.1f} MB unzipped "
-        f"(Lambda limit {UNZIPPED_LIMIT / 1e6:.1f} MB unzipped; {args.arch}, CPython {args.python_version})"
+        f"(Lambda limit {UNZIPPED_LIMIT / 1e6:.1f} MB unzipped; {args.arch}, CPython {args.python_version}, "
+        f"{'byte code compiled' if python else 'no byte code'})"
     )
     if unzipped > UNZIPPED_LIMIT:
         print("FAILED: the unzipped package is over Lambda's limit", file=sys.stderr)
