@@ -127,3 +127,15 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+
+# --- Deployment packages (infra/README.md) ------------------------------------------------------
+# The Lambda zip for infra/template-zip.yaml (python3.12, SnapStart): build/lambda/reranker-lambda.zip.
+LAMBDA_ARCH ?= x86_64
+.PHONY: lambda-zip image-smoke
+lambda-zip: $(VENV)/.dev-installed
+	$(BIN)/python infra/build_lambda_zip.py --arch $(LAMBDA_ARCH)
+
+# Build both container images and the zip on stand-in bases and drive them end to end (needs root,
+# podman, buildah, runc, mmdebstrap; several minutes). Not part of `make test`.
+image-smoke: $(VENV)/.dev-installed $(MODEL_DIR)/model.json
+	$(BIN)/python infra/image_smoke.py --model $(MODEL_DIR)
