@@ -32,6 +32,8 @@ LUCENE_STOP_WORDS = frozenset(
     "a an and are as at be but by for if in into is it no not of on or such that the their then "
     "there these they this to was will with".split()
 )
+# Part of the BM25 index cache key: bump it whenever the terms this module makes change.
+ANALYSIS_VERSION = 1
 MAX_TOKEN_LENGTH = 255  # StandardAnalyzer.DEFAULT_MAX_TOKEN_LENGTH
 POSSESSIVE_SUFFIXES = ("'s", "'S", "\u2019s", "\u2019S", "\uff07s", "\uff07S")
 

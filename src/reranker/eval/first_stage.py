@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reranker.eval.analysis import ANALYZERS, LuceneAnalyzer, stemmer_algorithm, stop_words
+from reranker.eval.analysis import ANALYSIS_VERSION, ANALYZERS, LuceneAnalyzer, stemmer_algorithm, stop_words
 from reranker.eval.datasets import Dataset
 from reranker.eval.errors import EvalError
 from reranker.eval.runs import Run, cut
@@ -59,10 +59,12 @@ class Bm25Config:
         _stem_function(self)
 
     def cache_key(self) -> str:
-        """Return a short hash of the settings and the bm25s version: a new index when either changes."""
+        """Return a short hash of the settings and the analysis and bm25s versions: a new index when
+        any of them changes."""
         import bm25s
 
-        blob = json.dumps({**self.describe(), "bm25s": bm25s.__version__}, sort_keys=True)
+        versions = {"bm25s": bm25s.__version__, "analysis": ANALYSIS_VERSION}
+        blob = json.dumps({**self.describe(), **versions}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
