@@ -30,7 +30,7 @@ LUCENE_CASES: list[tuple[str, list[str]]] = [
     ("p<0.05, n=12 (10:30) a:b", ["p", "0.05", "n", "12", "10", "30", "a:b"]),
     ("naïve café cafe\u0301 résumé", ["naïve", "café", "cafe\u0301", "résumé"]),
     ("Ελληνικά и русский", ["Ελληνικά", "и", "русский"]),
-    ("α-synuclein TNF-α IL-6", ["α", "synuclein", "TNF", "α", "IL", "6"]),
+    ("\u03b1-synuclein TNF-\u03b1 IL-6", ["\u03b1", "synuclein", "TNF", "\u03b1", "IL", "6"]),
     ("foo_bar __init__ __", ["foo_bar", "__init__"]),
     ("'quoted' x. ... -- a'", ["quoted", "x", "a"]),
     ("中文字 ひらがな カタカナ", ["中", "文", "字", "ひ", "ら", "が", "な", "カタカナ"]),
