@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reranker.eval.analysis import ANALYSIS_VERSION, ANALYZERS, LuceneAnalyzer, stemmer_algorithm, stop_words
 from reranker.eval.datasets import Dataset
 from reranker.eval.errors import EvalError
 from reranker.eval.runs import Run, cut
@@ -52,6 +51,8 @@ class Bm25Config:
 
     def check(self) -> None:
         """Raise EvalError naming the valid choices when a setting is unknown (before any work)."""
+        from reranker.eval.analysis import ANALYZERS
+
         if self.tokenizer not in ANALYZERS:
             raise EvalError(f"tokenizer {self.tokenizer!r} is unknown; use one of {', '.join(ANALYZERS)}")
         if self.stopwords not in ("en", "none"):
@@ -62,6 +63,8 @@ class Bm25Config:
         """Return a short hash of the settings and the analysis and bm25s versions: a new index when
         any of them changes."""
         import bm25s
+
+        from reranker.eval.analysis import ANALYSIS_VERSION
 
         versions = {"bm25s": bm25s.__version__, "analysis": ANALYSIS_VERSION}
         blob = json.dumps({**self.describe(), **versions}, sort_keys=True)
@@ -74,6 +77,8 @@ def default_cache_dir() -> Path:
 
 
 def _stem_function(config: Bm25Config) -> Callable[[list[str]], list[str]] | None:
+    from reranker.eval.analysis import stemmer_algorithm
+
     algorithm = stemmer_algorithm(config.stemmer)
     if algorithm is None:
         return None
@@ -90,6 +95,8 @@ def _stem_function(config: Bm25Config) -> Callable[[list[str]], list[str]] | Non
 
 def tokenize(texts: list[str], config: Bm25Config) -> list[list[str]]:
     """Return each text as BM25 terms: Lucene's English analysis, or the regex tokens of bm25s."""
+    from reranker.eval.analysis import LuceneAnalyzer, stop_words
+
     config.check()
     if config.tokenizer == "lucene":
         analyzer = LuceneAnalyzer(_stem_function(config), stop_words(config.stopwords))
