@@ -12,7 +12,7 @@ from reranker.eval.errors import DatasetError
 from tests.eval.conftest import TINY_CORPUS as C
 from tests.eval.conftest import TINY_QRELS as R
 from tests.eval.conftest import TINY_QUERIES as Q
-from tests.eval.conftest import MakeDataset
+from tests.eval.conftest import MakeDataset, beir_dataset
 
 
 def test_tiny_dataset_loads_with_only_judged_queries(make_dataset: MakeDataset) -> None:
@@ -150,3 +150,13 @@ def test_qrels_header_is_optional(make_dataset: MakeDataset) -> None:
     qrels.write_text("".join(line for line in qrels.read_text().splitlines(keepends=True)[1:]))
 
     assert load_dataset(folder, "test").qrels == {"1": {"1": 2, "3": 1, "4": 0}, "2": {"2": 1}, "3": {"4": 1}}
+
+
+@pytest.mark.data
+def test_scifact_test_counts_its_train_queries_apart() -> None:
+    counts = load_dataset(beir_dataset("scifact"), "test").query_counts
+
+    # queries.jsonl holds both splits: 809 train queries are not unjudged, only judged elsewhere.
+    assert counts == QueryCounts(
+        in_file=1109, with_relevant=300, judged_not_relevant=0, judged_in_other_splits=809, unjudged=0
+    )
