@@ -106,6 +106,7 @@ def test_offline_fusion_per_query_file_report_and_compare(
         "first stage",
     ]
     assert "| metrics (ranx) |" in printed and "| other |" in printed and "| total |" in printed
+    assert timings["before_run_seconds"] > 0 and "| before the run |" in printed
     # per_query.tsv: every run x every judged query, values equal to the report's means.
     rows = (out / "per_query.tsv").read_text().splitlines()
     assert rows[0] == "run\tquery_id\tndcg@10\tmrr@10\trecall@100\tmap"

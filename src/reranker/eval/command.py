@@ -26,7 +26,9 @@ def _run(args: argparse.Namespace) -> int:
     from reranker.eval.offline_fusion import parse
     from reranker.eval.pipeline import EvalOptions, run_eval
     from reranker.eval.report import markdown
+    from reranker.eval.timing import Stopwatch, process_seconds
 
+    watch = Stopwatch(before=process_seconds())
     top_k, max_queries, fusion = args.top_k, args.max_queries, _fusion(args)
     offline = None
     if args.fuse_offline is not None:
@@ -61,7 +63,7 @@ def _run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         max_queries=max_queries,
     )
-    report = run_eval(options)
+    report = run_eval(options, watch=watch)
     sys.stdout.write(markdown(report) + "\n")
     if args.gate is None:
         return 0

@@ -181,14 +181,18 @@ def _query_changes(
 
 
 def run_eval(
-    options: EvalOptions, backend: Backend | None = None, model: str | None = None
+    options: EvalOptions,
+    backend: Backend | None = None,
+    model: str | None = None,
+    watch: Stopwatch | None = None,
 ) -> dict[str, Any]:
     """Return the report of the run (also written to the output folder, with the run files).
 
     `backend` and `model` default to what the options name (in process, or the API at api_url).
-    Every option is checked before anything is loaded or scored.
+    Every option is checked before anything is loaded or scored. `watch` times the stages (the
+    CLI starts it first thing, with the process's own start-up time).
     """
-    watch = Stopwatch()
+    watch = watch or Stopwatch()
     if options.top_k < 1 or (options.max_queries is not None and options.max_queries < 1):
         raise EvalError("top_k and max_queries must be at least 1")
     with watch.stage("check options, import ranx and numba"):

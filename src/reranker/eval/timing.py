@@ -28,9 +28,11 @@ def process_seconds() -> float | None:
 class Stopwatch:
     """Named stages, timed one after another from the moment it is made."""
 
-    def __init__(self) -> None:
+    def __init__(self, before: float | None = None) -> None:
+        """`before`: seconds the process ran before this run (the CLI passes `process_seconds()`;
+        a run inside a long-lived process, e.g. a test suite, has no meaningful one)."""
         self.started = time.perf_counter()
-        self.before = process_seconds()
+        self.before = before
         self.stages: list[dict[str, Any]] = []
 
     @contextmanager
