@@ -69,6 +69,7 @@ def test_bad_dataset_exits_2_with_the_named_problem(
     assert "qrels/test.tsv line 2: corpus-id 'nope' is not in corpus.jsonl" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # offline fusion builds ranx Runs (numba typed dicts): ~30 s
 def test_offline_fusion_per_query_file_report_and_compare(
     make_dataset: MakeDataset,
     tmp_path: Path,

@@ -111,6 +111,7 @@ def test_ranx_agrees_with_trec_eval_on_real_runs(cranfield_dir: Path, bm25_cache
             assert ours[metric] == pytest.approx(theirs[metric], abs=1e-6), metric
 
 
+@pytest.mark.slow  # ranx's own Run/Qrels, the reference, compile numba typed dicts: ~20 s
 def test_paired_tests_and_win_tie_loss_equal_ranx_compare() -> None:
     import ranx
 
