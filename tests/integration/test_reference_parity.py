@@ -156,7 +156,8 @@ def reference_bi_encoder(checkpoint: Path, case: Case) -> np.ndarray:
         ]
     vectors = model.encode([case.query, *documents], convert_to_numpy=True, batch_size=4).astype(np.float64)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors[1:] @ vectors[0]
+    cosines: np.ndarray = vectors[1:] @ vectors[0]
+    return cosines
 
 
 @pytest.fixture(scope="module", params=["fp32", "int8"])
