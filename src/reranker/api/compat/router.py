@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from reranker.api.auth import require_api_key
 from reranker.api.compat import cohere, infinity, tei
@@ -20,20 +21,31 @@ from reranker.errors import InvalidRequest
 router = APIRouter()
 router.include_router(cohere.router)
 
+# Schemas written into the OpenAPI document by hand (this route reads its body itself), with
+# their nested models as components, so every $ref resolves in the document.
+COMPONENTS: dict[str, Any] = {}
+
+
+def _component(model: type[BaseModel]) -> dict[str, Any]:
+    """Return a $ref to `model`'s schema, registering it and its nested models in COMPONENTS."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    COMPONENTS.update(schema.pop("$defs", {}))
+    COMPONENTS[model.__name__] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
 _BODY_SCHEMA: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
             "application/json": {
-                "schema": {
-                    "oneOf": [
-                        tei.TeiRequest.model_json_schema(),
-                        infinity.InfinityRequest.model_json_schema(),
-                    ]
-                }
+                "schema": {"anyOf": [_component(tei.TeiRequest), _component(infinity.InfinityRequest)]}
             }
         },
     }
+}
+_RESPONSE_SCHEMA: dict[str, Any] = {
+    "oneOf": [{"type": "array", "items": _component(tei.TeiRank)}, _component(infinity.InfinityResponse)]
 }
 
 
@@ -44,16 +56,7 @@ _BODY_SCHEMA: dict[str, Any] = {
         200: {
             "description": "TEI: a list of {index, score[, text]}; "
             "Infinity: {object, results, model, usage, id, created}",
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "oneOf": [
-                            {"type": "array", "items": tei.TeiRank.model_json_schema()},
-                            infinity.InfinityResponse.model_json_schema(),
-                        ]
-                    }
-                }
-            },
+            "content": {"application/json": {"schema": _RESPONSE_SCHEMA}},
         },
     },
     dependencies=[Depends(require_api_key)],
