@@ -10,10 +10,11 @@ estimate is close for prose and low for text of many short tokens (digits, symbo
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from reranker.config import Settings
-from reranker.service import chunk_options, document_text
-from reranker.types import RerankRequest
+from reranker.service import chunk_options, document_payload
+from reranker.types import DocumentObject, RerankRequest
 
 CHARS_PER_TOKEN = 4
 # [CLS] q [SEP] d [SEP] and the like: the few special tokens framing each row.
@@ -27,9 +28,8 @@ def estimate_tokens(request: RerankRequest, max_length: int, settings: Settings)
     room = max(1, max_length - FRAME_TOKENS - query)
     chunking = chunk_options(request, settings)
     total = 0
-    for index, document in enumerate(request.documents):
-        text = document_text(document, request.rank_fields, index)
-        tokens = math.ceil(len(text) / CHARS_PER_TOKEN)
+    for document in request.documents:
+        tokens = math.ceil(_characters(document, request.rank_fields) / CHARS_PER_TOKEN)
         if request.max_tokens_per_document:
             tokens = min(tokens, request.max_tokens_per_document)
         windows = 1
@@ -37,3 +37,16 @@ def estimate_tokens(request: RerankRequest, max_length: int, settings: Settings)
             windows = min(chunking.max_chunks_per_doc, max(1, math.ceil(tokens / room)))
         total += windows * (FRAME_TOKENS + query + min(tokens, room))
     return total
+
+
+def _characters(document: str | DocumentObject, rank_fields: Sequence[str] | None) -> int:
+    """Return the characters scored for a document, as `document_text` would join them.
+
+    Never raises: a request the service will refuse is still given a cost.
+    """
+    if isinstance(document, str):
+        return len(document)
+    if rank_fields:
+        payload = document_payload(document)
+        return sum(len(value) + 1 for field in rank_fields if isinstance(value := payload.get(field), str))
+    return len(document.text) + (len(document.title) + 1 if document.title else 0)

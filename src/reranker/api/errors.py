@@ -47,11 +47,21 @@ UNPARSABLE_BODY = (
 
 
 def error_payload(type_: str, message: str, param: str | None = None) -> dict[str, Any]:
-    """Return the spec's error body: {"error": {"type", "message"[, "param"]}}."""
-    body: dict[str, Any] = {"type": type_, "message": message}
+    """Return the spec's error body: {"error": {"type", "message"[, "param"]}}.
+
+    A message or param quoting what the client sent is made UTF-8-safe (an unpaired surrogate
+    becomes its escape), so rendering an error can never fail in turn.
+    """
+    body: dict[str, Any] = {"type": type_, "message": _sendable(message)}
     if param is not None:
-        body["param"] = param
+        body["param"] = _sendable(param)
     return {"error": body}
+
+
+def _sendable(text: str) -> str:
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def error_response(

@@ -146,7 +146,7 @@ class RequestContextMiddleware:
 
 def _head_bytes(scope: Scope) -> int:
     """Return about how many bytes the request line and headers took on the wire."""
-    line = len(scope.get("raw_path", b"")) + len(scope.get("query_string", b"")) + 16
+    line = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") + 16
     return line + sum(len(name) + len(value) + 4 for name, value in scope.get("headers", []))
 
 
