@@ -202,7 +202,8 @@ def test_an_oversized_head_sent_in_pieces_is_431(server: ServeProcess) -> None:
 def test_when_every_socket_is_busy_a_new_one_gets_503(tiny_cross_encoder_dir: Path) -> None:
     env = {**LIMITS, "RERANK_MAX_CONNECTIONS": "8", "RERANK_BODY_TIMEOUT_SECONDS": "5"}
     with serve_process(["--model", str(tiny_cross_encoder_dir)], env) as served:
-        head = b"POST /v1/rerank HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n"
+        head = b"POST /v1/rerank HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        head += b"Content-Length: 50\r\n\r\n"
         busy = []
         for _ in range(8):  # a request each, its body still to come: none of them is idle
             sock = socket.create_connection(address(served))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -132,7 +133,10 @@ def test_serve_listens_at_once_while_a_hung_default_model_warms_in_the_backgroun
             f"{served.url}/v1/rerank", json={**SMALL, "model": "local"}, headers=AUTH, timeout=60
         )
         assert local.status_code == 200, local.text
-        assert hung.accepted >= 1  # the warm-up reached the store, and hangs there
+        deadline = time.monotonic() + 60
+        while hung.accepted == 0:  # the warm-up reaches the store, and hangs there
+            assert time.monotonic() < deadline and served.process.poll() is None
+            time.sleep(0.05)
         served.process.terminate()
         assert served.finish(timeout=60) == 0
     log = "".join(served.output)

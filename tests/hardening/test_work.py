@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import random
 import signal
 import threading
 import time
@@ -74,6 +75,7 @@ def test_work_past_the_bound_is_refused_at_once_and_admitted_later(hardened_sett
         sender.start()  # ~128k estimated tokens: over the bound, admitted because it is alone
         wait_until(lambda: limiter.admitted == 1 or not sender.is_alive())
         refused = httpx.post(f"{url}/v1/rerank", json=TWENTY, headers=AUTH, timeout=60)
+        # Whether refused before its body was read or after its cost was estimated: the same 429.
         if sender.is_alive():  # the batch still held its work when the small one came
             assert refused.status_code == 429, refused.text
             assert refused.headers["retry-after"] == "1"
@@ -92,6 +94,7 @@ def test_past_its_deadline_a_request_is_503_and_its_batches_stop(hardened_settin
     )
     app = create_app(settings)
     batch = {**SLOW_BATCH, "model": "minilm"}  # seconds of work, in ~500 small batches
+    app.state.service.warm("minilm")  # loaded beforehand: the deadline is then spent scoring
     with TestClient(app) as client:
         response = client.post("/v1/rerank", json=batch, headers=AUTH)
         assert app.state.limiter.admitted == 0  # the worker thread had ended when the answer came
@@ -139,38 +142,57 @@ def test_a_long_document_is_cut_by_characters_to_the_same_tokens(default_model_d
     assert pair.ids[3:-1] == tokenizer.encode(sparse, add_special_tokens=False).ids[: 256 - 4]
 
 
+def many_documents(seed: int, count: int) -> str:
+    """Return a /v1/rerank body of `count` distinct 200-word documents for MiniLM."""
+    words = "cell protein gene expression immune response patient study trial dose receptor".split()
+    rng = random.Random(seed)
+    documents = [" ".join(rng.choice(words) for _ in range(200)) for _ in range(count)]
+    return json.dumps({"model": "all-minilm-l6-v2", "query": "immune response", "documents": documents})
+
+
 @pytest.mark.slow
 def test_sigterm_past_the_grace_period_answers_503_and_says_so(default_model_dir: Path) -> None:
-    env = {"RERANK_API_KEYS": API_KEY, "RERANK_MAX_CONCURRENCY": "1", "RERANK_MAX_QUEUE": "4"}
-    batch = json.dumps({**SLOW_BATCH, "model": "all-minilm-l6-v2"})  # many seconds on MiniLM
+    env = {
+        "RERANK_API_KEYS": API_KEY,
+        "RERANK_MAX_CONCURRENCY": "1",
+        "RERANK_MAX_QUEUE": "4",
+        "RERANK_MAX_DOCUMENTS": "5000",
+        "RERANK_MAX_QUEUED_TOKENS": "10000000",  # room for the second batch to wait
+        "RERANK_EMBEDDING_CACHE_SIZE": "0",
+    }
     answers: list[httpx.Response] = []
     with serve_process(["--model", str(default_model_dir), "--graceful-seconds", "1"], env) as served:
 
-        def send() -> None:
+        def send(body: str) -> None:
             answers.append(
                 httpx.post(
                     f"{served.url}/v1/rerank",
-                    content=batch,
+                    content=body,
                     headers={**AUTH, "Content-Type": "application/json"},
                     timeout=120,
                 )
             )
 
-        senders = [threading.Thread(target=send) for _ in range(2)]  # one scoring, one waiting
-        for sender in senders:
-            sender.start()
-            time.sleep(0.5)
+        # ~1M tokens, far more than a second of work; then a small one that waits behind it.
+        senders = [
+            threading.Thread(target=send, args=(many_documents(seed, count),))
+            for seed, count in ((0, 4000), (1, 20))
+        ]
+        senders[0].start()
+        time.sleep(3.0)  # its 5 MB body is read and parsed: it is scoring
+        senders[1].start()
+        time.sleep(0.5)
         served.process.send_signal(signal.SIGTERM)
         for sender in senders:
             sender.join(120)
         assert served.finish(timeout=60) == 0
-    assert len(answers) == 2
+    log = "".join(served.output)
+    assert len(answers) == 2, log[-3000:]
     for response in answers:
-        assert response.status_code == 503, response.text
+        assert response.status_code == 503, response.text[:300]
         assert response.json()["error"]["type"] == "shutting_down"
         assert response.headers["retry-after"] == "1"
         assert response.headers["x-content-type-options"] == "nosniff"
-    log = "".join(served.output)
     assert "requests still running at the end of the grace period were answered 503" in log
     assert "after finishing the requests in flight" not in log
     assert "Traceback" not in log and "Internal Server Error" not in log

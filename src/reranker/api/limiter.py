@@ -44,9 +44,9 @@ class ScoringLimiter:
     def admitted_tokens(self) -> int:
         return self._tokens
 
-    def full(self) -> bool:
-        """Return True when no request at all would be admitted now (checked before parsing)."""
-        return self._admitted >= self._max_admitted or self._tokens >= self._max_tokens
+    def check_room(self) -> None:
+        """Raise Overloaded when no request at all would be admitted now (checked before parsing)."""
+        self._admit(1)
 
     async def run(self, rerank: Rerank, body: RerankRequest, request_id: str) -> RerankResponse:
         """Return rerank(body, request_id) computed in a worker thread within the deadline.
@@ -83,8 +83,7 @@ class ScoringLimiter:
             raise Overloaded("too many requests in flight; retry shortly", retry_after=1)
         if self._tokens and self._tokens + cost > self._max_tokens:
             raise Overloaded(
-                f"the server holds about {self._tokens} tokens of work and this request needs about "
-                f"{cost} (at most {self._max_tokens} at once); retry shortly, or send fewer or shorter "
-                "documents",
+                f"the server holds about {self._tokens} tokens of work (at most {self._max_tokens} at "
+                "once); retry shortly, or send fewer or shorter documents",
                 retry_after=1,
             )

@@ -93,12 +93,15 @@ class RequestContextMiddleware:
         if declared is not None and declared > self.max_body_bytes:
             await self._too_large()(scope, receive, send)
             return
-        if scope["method"] == "POST" and scope["path"] in SCORING_PATHS and self.limiter.full():
-            # Refused before the body is parsed: under overload, a 429 costs next to nothing.
-            refused = rerank_error_response(Overloaded("too many requests in flight; retry shortly"))
-            refused.headers.update(_CLOSE)
-            await refused(scope, receive, send)
-            return
+        if scope["method"] == "POST" and scope["path"] in SCORING_PATHS:
+            try:
+                self.limiter.check_room()
+            except Overloaded as full:
+                # Refused before the body is read: under overload, a 429 costs next to nothing.
+                refused = rerank_error_response(full)
+                refused.headers.update(_CLOSE)
+                await refused(scope, receive, send)
+                return
         chunks: list[bytes] = []  # joined once at the end: `body +=` would copy O(n^2) bytes
         size = 0
         more = True
