@@ -16,12 +16,17 @@ from hypothesis import HealthCheck, settings
 from pydantic import SecretStr
 from schemathesis import Case
 from schemathesis.checks import (
+    allow_header_conformance,
     content_type_conformance,
     ignored_auth,
+    missing_required_header,
+    negative_data_rejection,
     not_a_server_error,
+    positive_data_acceptance,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
+    unsupported_method,
 )
 
 from reranker.api.app import create_app
@@ -35,6 +40,11 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
     ignored_auth,  # the operations that declare bearer auth refuse a request without a valid key
+    positive_data_acceptance,  # a request valid by the schema is not refused (its limits are declared)
+    negative_data_rejection,  # a request invalid by the schema is not accepted
+    missing_required_header,
+    unsupported_method,
+    allow_header_conformance,  # a 405 names the allowed methods
 ]
 SERVED = ("default", "tiny-ce", "minilm", "all-minilm-l6-v2")
 
