@@ -56,6 +56,11 @@ def apply_limits(components: dict[str, Any], settings: Settings) -> None:
             field = properties[documents]
             field["maxItems"] = settings.max_documents
             _cap_strings(field.get("items", {}), settings.max_document_chars)
+    # Cohere v2 takes object documents as /v1/rerank does (they are validated as DocumentObject).
+    v2_documents = components.get("CohereV2Request", {}).get("properties", {}).get("documents", {})
+    for index, member in enumerate(v2_documents.get("items", {}).get("anyOf", [])):
+        if member.get("type") == "object":
+            v2_documents["items"]["anyOf"][index] = {"$ref": "#/components/schemas/DocumentObject"}
     document = components.get("DocumentObject", {}).get("properties", {})
     for key in ("text", "title"):
         if key in document:
