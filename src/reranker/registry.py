@@ -99,10 +99,13 @@ class ModelRegistry:
         future = self._load_future(self.resolve(requested))
         if future.done():
             return future.result()
+        waited = asyncio.wrap_future(future)
         try:
             # shield: a caller that gives up must not cancel the load the others wait for.
-            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), timeout)
+            return await asyncio.wait_for(asyncio.shield(waited), timeout)
         except TimeoutError:
+            # Its outcome is no longer awaited here; read it, so asyncio does not log it as lost.
+            waited.add_done_callback(lambda done: done.cancelled() or done.exception())
             raise self._still_loading(requested) from None
 
     def loaded(self, requested: str) -> Scorer | None:
