@@ -121,6 +121,9 @@ class Server:
             RERANK_MAX_QUEUE=str(max_queue),
             RERANK_THREADS=str(threads),
             RERANK_LOG_LEVEL="WARNING",
+            # Every client sends the same body: with the bi-encoder's embedding cache on, only the
+            # first request would be scored. Off, each request costs what a new one would.
+            RERANK_EMBEDDING_CACHE_SIZE="0",
         )
         self._log = tempfile.TemporaryFile("w+")
         port = self.url.rsplit(":", 1)[1]

@@ -93,15 +93,6 @@ class RequestContextMiddleware:
         if declared is not None and declared > self.max_body_bytes:
             await self._too_large()(scope, receive, send)
             return
-        if scope["method"] == "POST" and scope["path"] in SCORING_PATHS:
-            try:
-                self.limiter.check_room()
-            except Overloaded as full:
-                # Refused before the body is read: under overload, a 429 costs next to nothing.
-                refused = rerank_error_response(full)
-                refused.headers.update(_CLOSE)
-                await refused(scope, receive, send)
-                return
         chunks: list[bytes] = []  # joined once at the end: `body +=` would copy O(n^2) bytes
         size = 0
         more = True
@@ -127,6 +118,14 @@ class RequestContextMiddleware:
             await late(scope, receive, send)
             return
         body = b"".join(chunks)
+        if scope["method"] == "POST" and scope["path"] in SCORING_PATHS:
+            try:
+                self.limiter.check_room()
+            except Overloaded as full:
+                # Refused before the body is parsed: under overload, a 429 costs next to nothing
+                # (the body is read, unparsed, so the connection stays usable).
+                await rerank_error_response(full)(scope, receive, send)
+                return
 
         replayed = False
 
