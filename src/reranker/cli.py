@@ -33,7 +33,7 @@ def _serve(args: argparse.Namespace) -> int:
         overrides = {"models": models, "aliases": aliases, "default_model": next(iter(models))}
     settings = Settings(**overrides)  # type: ignore[arg-type]
     app = create_app(settings)
-    _log_through_reranker("uvicorn", "asyncio")
+    _log_through_reranker("uvicorn", "asyncio", "botocore", "boto3")
     logger.info(
         "serving",
         extra={
@@ -72,7 +72,7 @@ def _warm_in_background(app: Any, model: str) -> None:
 
 
 def _log_through_reranker(*names: str) -> None:
-    """Send uvicorn's and asyncio's own lines through the service's JSON handler."""
+    """Send the lines of uvicorn, asyncio and boto (warnings and up) through the JSON handler."""
     handlers = logging.getLogger("reranker").handlers
     for name in names:
         other = logging.getLogger(name)
