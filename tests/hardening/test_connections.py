@@ -81,9 +81,10 @@ def assert_spec_error(raw: bytes, status: int, type_: str) -> dict[str, str]:
     assert headers["x-request-id"].startswith("rerank_")
     for name, value in SECURITY.items():
         assert headers[name].lower() == value.lower(), name
-    assert set(body) == {"error"}
+    assert set(body) == {"error", "detail"}
     error = body["error"]
     assert isinstance(error, dict) and error["type"] == type_ and error["message"]
+    assert body["detail"] == error["message"]
     return headers
 
 

@@ -81,6 +81,10 @@ class MeteredLimiter:
         return self._limiter.admitted
 
     @property
+    def admitted_tokens(self) -> int:
+        return self._limiter.admitted_tokens
+
+    @property
     def queue_depth(self) -> int:
         """Jobs admitted but waiting for one of the `max_concurrency` workers."""
         return max(0, self._limiter.admitted - self._max_concurrency)

@@ -21,6 +21,8 @@ _REQUESTS = {
     "CohereV2Request": "documents",
     "TeiRequest": "texts",
     "InfinityRequest": "documents",
+    "VoyageRequest": "documents",
+    "MixedbreadRequest": "input",
 }
 
 

@@ -40,7 +40,11 @@ class RelevantSpans(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    mode: StrictStr = Field(description='"disabled" (the only mode served) or "enabled" (400).')
+    # The enum is declared for clients and fuzzers; the validator answers "enabled" with a clearer message.
+    mode: StrictStr = Field(
+        description='"disabled" (the only mode served) or "enabled" (400).',
+        json_schema_extra={"enum": ["disabled"]},
+    )
     threshold: StrictFloat | StrictInt | None = None
     max_spans: StrictInt | None = None
 

@@ -11,12 +11,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
 
 from reranker.api.auth import require_api_key
 from reranker.api.compat.common import default_model, rerank_request, run_rerank
 from reranker.api.routes import ERRORS
-from reranker.types import MAX_RANK_FIELDS, RerankResponse
+from reranker.types import MAX_RANK_FIELDS, VISIBLE_PATTERN, PositiveJsonInt, RerankResponse
 
 RENAMES = {"documents": "input", "top_n": "top_k"}
 
@@ -27,12 +27,31 @@ class MixedbreadRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: StrictStr | None = Field(None, description="Omitted: the deployment's default model.")
-    query: StrictStr
-    input: list[StrictStr | dict[str, Any]] = Field(description="Strings, or objects scored by rank_fields.")
+    query: StrictStr = Field(json_schema_extra={"pattern": VISIBLE_PATTERN})
+    # Objects need `text` unless rank_fields names other keys: the schema states the common case
+    # (as /v1/rerank's DocumentObject does), the validation takes both.
+    input: list[StrictStr | dict[str, Any]] = Field(
+        min_length=1,
+        description="Strings, or objects (with `text`, or the keys rank_fields names).",
+        json_schema_extra={
+            "items": {
+                "anyOf": [
+                    {"type": "string"},
+                    {
+                        "type": "object",
+                        "required": ["text"],
+                        "properties": {"text": {"type": "string"}},
+                    },
+                ]
+            }
+        },
+    )
     rank_fields: Annotated[list[StrictStr], Field(min_length=1, max_length=MAX_RANK_FIELDS)] | None = None
-    top_k: Annotated[StrictInt, Field(ge=1)] | None = Field(None, description="Omitted: every document.")
+    top_k: PositiveJsonInt | None = Field(None, description="Omitted: every document.")
     return_input: StrictBool = False
-    rewrite_query: StrictBool = Field(False, description="Only false: queries are scored as sent.")
+    rewrite_query: StrictBool = Field(
+        False, description="Only false: queries are scored as sent.", json_schema_extra={"enum": [False]}
+    )
 
     @field_validator("rewrite_query")
     @classmethod

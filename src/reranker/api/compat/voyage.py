@@ -7,16 +7,16 @@ a path of its own: it sends the same path as Jina's and Cohere's /v1/rerank but 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from reranker.api.auth import require_api_key
 from reranker.api.compat.common import rerank_request, run_rerank
 from reranker.api.routes import ERRORS
-from reranker.types import RerankResponse
+from reranker.types import VISIBLE_PATTERN, PositiveJsonInt, RerankResponse
 
 RENAMES = {"top_n": "top_k"}
 
@@ -26,10 +26,10 @@ router = APIRouter(tags=["compatibility"])
 class VoyageRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    query: StrictStr
-    documents: list[StrictStr]
+    query: StrictStr = Field(json_schema_extra={"pattern": VISIBLE_PATTERN})
+    documents: list[StrictStr] = Field(min_length=1)
     model: StrictStr = Field(description="Model name or alias (Voyage's names are not served).")
-    top_k: Annotated[StrictInt, Field(ge=1)] | None = Field(None, description="Omitted: every document.")
+    top_k: PositiveJsonInt | None = Field(None, description="Omitted: every document.")
     truncation: StrictBool = Field(
         True, description="false: a document too long for the model is a 400 instead of being cut."
     )
