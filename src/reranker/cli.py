@@ -75,6 +75,8 @@ def _export(args: argparse.Namespace) -> int:
         max_length=args.max_length,
         variants=args.variants,
         overwrite=args.overwrite,
+        prompt_template=args.prompt_template,
+        instruction=args.instruction,
     )
     sys.stdout.write(manifest.to_json())
     return 0
@@ -109,7 +111,17 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--alias", action="append", default=[])
     export.add_argument("--kind", choices=["cross-encoder", "bi-encoder"])
     export.add_argument("--max-length", type=int)
-    export.add_argument("--variants", nargs="+", choices=["fp32", "int8"], default=["fp32", "int8"])
+    export.add_argument(
+        "--variants",
+        nargs="+",
+        choices=["fp32", "int8"],
+        help="default: fp32 and int8 (fp32 alone for families whose int8 does not keep parity)",
+    )
+    export.add_argument(
+        "--prompt-template",
+        help="yes/no rerankers: the prompt with {instruction}, {query}, {document} (default: the family's)",
+    )
+    export.add_argument("--instruction", help="yes/no rerankers: the default instruction")
     export.add_argument("--overwrite", action="store_true")
     export.set_defaults(run=_export)
     # Each subsystem adds its own subcommands below (their modules import nothing heavy at top).
