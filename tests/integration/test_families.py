@@ -103,7 +103,8 @@ def reference_qwen(checkpoint: Path, template: str, case: Case, instruction: str
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    model = AutoModelForCausalLM.from_pretrained(checkpoint).eval()
+    model: Any = AutoModelForCausalLM.from_pretrained(checkpoint)
+    model.eval()
     yes, no = tokenizer.convert_tokens_to_ids("yes"), tokenizer.convert_tokens_to_ids("no")
     scores = []
     for document in case.documents:
