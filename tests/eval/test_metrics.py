@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from reranker.eval.datasets import load_dataset
 from reranker.eval.errors import EvalError
 from reranker.eval.first_stage import Bm25Config, bm25_run
-from reranker.eval.metrics import DEFAULT_METRICS, check_metrics, compare, evaluate, per_query
-from reranker.eval.runs import Run, cut
+from reranker.eval.metrics import (
+    DEFAULT_METRICS,
+    check_metrics,
+    compare,
+    evaluate,
+    numba_cache,
+    per_query,
+    per_query_scores,
+)
+from reranker.eval.runs import Run, cut, rank_scores
 
 QRELS = {"q1": {"d1": 2, "d3": 1, "d4": 0}, "q2": {"d2": 1}, "q3": {"d9": 1}}
 # q1: d1 and d4 tie; by doc id descending d4 comes first: d3, d4, d1, d2.
@@ -99,3 +109,79 @@ def test_ranx_agrees_with_trec_eval_on_real_runs(cranfield_dir: Path, bm25_cache
         theirs = _trec_eval(dataset.qrels, run)
         for metric in DEFAULT_METRICS:
             assert ours[metric] == pytest.approx(theirs[metric], abs=1e-6), metric
+
+
+@pytest.mark.slow  # ranx's own Run/Qrels, the reference, compile numba typed dicts: ~20 s
+def test_paired_tests_and_win_tie_loss_equal_ranx_compare() -> None:
+    import ranx
+
+    qrels = {f"q{i}": {f"d{i % 7}": 1, f"d{(i + 3) % 7}": 2} for i in range(12)}
+    first: Run = {q: {f"d{j}": float((j * 5 + i) % 7) for j in range(7)} for i, q in enumerate(qrels)}
+    second: Run = {
+        q: {f"d{j}": float((j * 3 + 2 * i) % 7) + j / 10 for j in range(7)} for i, q in enumerate(qrels)
+    }
+    metrics = ["ndcg@5", "mrr@10"]
+
+    ours = compare(qrels, {"first_stage": first, "reranked": second}, metrics, baseline="first_stage")
+    for test in ("student", "fisher"):
+        theirs = ranx.compare(
+            ranx.Qrels(qrels),
+            [
+                ranx.Run(rank_scores(first), name="first_stage"),
+                ranx.Run(rank_scores(second), name="reranked"),
+            ],
+            metrics,
+            stat_test=test,
+            max_p=0.05,
+            rounding_digits=12,
+        ).to_dict()
+        mine = compare(
+            qrels, {"first_stage": first, "reranked": second}, metrics, baseline="first_stage", stat_test=test
+        )["runs"]["reranked"]
+        for metric in metrics:
+            # ranx draws Fisher's permutations in parallel threads: its p moves a little run to run.
+            tolerance = 1e-9 if test == "student" else 0.1
+            assert mine[metric]["p_value"] == pytest.approx(
+                theirs["reranked"]["comparisons"]["first_stage"][metric], abs=tolerance
+            )
+            assert mine[metric]["win_tie_loss"] == theirs["reranked"]["win_tie_loss"]["first_stage"][metric]
+            assert evaluate(qrels, {"r": second}, metrics)["r"][metric] == pytest.approx(
+                theirs["reranked"]["scores"][metric], abs=1e-12
+            )
+    assert ours["runs"]["reranked"]["ndcg@5"]["p_value"] is not None
+
+
+def test_per_query_scores_follow_the_qrels_order_and_score_missing_queries_zero() -> None:
+    query_ids, scores = per_query_scores(QRELS, {"run": RUN, "empty": {}}, ["mrr@10", "ndcg@10"])
+
+    assert query_ids == ["q1", "q2", "q3"]
+    assert scores["run"]["mrr@10"].tolist() == [1.0, 1.0, 0.0]
+    assert scores["empty"]["ndcg@10"].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_unknown_statistical_test_is_named() -> None:
+    with pytest.raises(EvalError, match="statistical test 'bogus' is unknown; use one of student, fisher"):
+        compare(
+            QRELS,
+            {"first_stage": RUN, "reranked": RUN},
+            ["mrr@10"],
+            baseline="first_stage",
+            stat_test="bogus",
+        )
+
+
+def test_numba_cache_goes_under_the_cache_dir_unless_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numba
+
+    config: Any = numba.config
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setattr(config, "CACHE_DIR", config.CACHE_DIR)
+    numba_cache(tmp_path)
+    assert config.CACHE_DIR == str(tmp_path / "numba")
+    assert os.environ["NUMBA_CACHE_DIR"] == str(tmp_path / "numba")
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", "/somewhere/else")
+    numba_cache(tmp_path / "other")
+    assert os.environ["NUMBA_CACHE_DIR"] == "/somewhere/else"

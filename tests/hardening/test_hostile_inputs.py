@@ -86,8 +86,9 @@ def test_hostile_input(hardened_client: TestClient, hardened_settings: Settings,
         assert len(results) == row.results
         assert all(0.0 <= r["relevance_score"] <= 1.0 for r in results)
         return
-    assert set(answer) == {"error"}
+    assert set(answer) == {"error", "detail"}
     error = answer["error"]
+    assert answer["detail"] == error["message"]
     assert set(error) <= {"type", "message", "param"} and error["message"]
     assert error["type"] == row.type
     assert error.get("param") == row.param

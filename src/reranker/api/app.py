@@ -7,11 +7,13 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 
 from reranker import __version__
 from reranker.api.compat.router import router as compat_router
 from reranker.api.errors import install_error_handlers
 from reranker.api.limiter import ScoringLimiter
+from reranker.api.metering import install_metrics
 from reranker.api.middleware import RequestContextMiddleware
 from reranker.api.routes import router
 from reranker.config import Settings, get_settings
@@ -42,7 +44,8 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     if settings.allow_anonymous:
         logger.warning("serving WITHOUT authentication (RERANK_ALLOW_ANONYMOUS=true)")
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the installed fastapi-offline package, not a CDN.
+    app = FastAPIOffline(
         title="Reranker",
         version=__version__,
         description="Rerank candidate documents by relevance to a query with ONNX cross-encoders.",
@@ -66,6 +69,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
             allow_headers=["Authorization", "Content-Type"],
         )
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    install_metrics(app, settings)  # last: its middleware is outermost, so it counts 413s too
     _drop_unused_422(app)
     return app
 

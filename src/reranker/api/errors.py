@@ -1,6 +1,8 @@
 """The one place errors become HTTP responses, in the spec's shape.
 
-`{"error": {"type", "message", "param"}}`. Nothing here echoes a traceback, a key, a path
+`{"error": {"type", "message", "param"}, "detail": message}`. `detail` repeats the message as a
+plain string because the Jina integrations of LangChain, LlamaIndex and Haystack, and the Voyage
+SDK, read an error's text from it (FastAPI's own convention). Nothing here echoes a traceback, a key, a path
 or a bucket: unexpected errors are logged with their traceback and answered generically.
 """
 
@@ -51,7 +53,7 @@ def error_response(
     body: dict[str, Any] = {"type": type_, "message": message}
     if param is not None:
         body["param"] = param
-    return JSONResponse({"error": body}, status_code=status, headers=headers)
+    return JSONResponse({"error": body, "detail": message}, status_code=status, headers=headers)
 
 
 def param_from_loc(loc: Sequence[int | str]) -> str:

@@ -17,6 +17,7 @@ class ErrorBody(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorBody
+    detail: str = Field(description="The message again, as a plain string (Jina and Voyage clients read it).")
 
 
 class ColdStartTimes(BaseModel):

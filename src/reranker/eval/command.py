@@ -1,4 +1,4 @@
-"""`reranker eval run | gate`: the command line of the eval harness.
+"""`reranker eval run | gate | compare`: the command line of the eval harness.
 
 Imported by reranker.cli at start, so it imports nothing heavy: ranx, bm25s and numba load
 only when an eval command runs.
@@ -7,6 +7,7 @@ only when an eval command runs.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -23,10 +24,21 @@ DEFAULT_TOP_K = 100
 def _run(args: argparse.Namespace) -> int:
     from reranker.eval.first_stage import Bm25Config
     from reranker.eval.gate import check, run_settings
+    from reranker.eval.offline_fusion import parse
     from reranker.eval.pipeline import EvalOptions, run_eval
     from reranker.eval.report import markdown
+    from reranker.eval.timing import Stopwatch, process_seconds
 
+    watch = Stopwatch(before=process_seconds())
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request over --api-url
     top_k, max_queries, fusion = args.top_k, args.max_queries, _fusion(args)
+    offline = None
+    if args.fuse_offline is not None:
+        offline = parse(
+            args.fuse_offline, args.fuse_offline_weights, args.fuse_offline_param, args.fuse_offline_norm
+        )
+    elif args.fuse_offline_weights or args.fuse_offline_param or args.fuse_offline_norm != "min-max":
+        raise EvalError("--fuse-offline-weights, -param and -norm need --fuse-offline METHOD")
     if args.gate is not None:  # the gate's table says how its thresholds were measured
         measured = run_settings(args.gate, args.dataset.resolve().name, args.split)
         top_k = top_k or measured.top_k
@@ -41,9 +53,10 @@ def _run(args: argparse.Namespace) -> int:
         api_key=os.environ.get(API_KEY_ENV),
         run_file=args.run_file,
         top_k=top_k or DEFAULT_TOP_K,
-        bm25=Bm25Config(k1=args.k1, b=args.b, stemmer=args.stemmer),
+        bm25=Bm25Config(k1=args.k1, b=args.b, stemmer=args.stemmer, tokenizer=args.tokenizer),
         metrics=args.metrics,
         fusion=fusion,
+        offline_fusion=offline,
         cache_dir=args.cache_dir,
         concurrency=args.concurrency,
         timeout=args.timeout,
@@ -52,7 +65,7 @@ def _run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         max_queries=max_queries,
     )
-    report = run_eval(options)
+    report = run_eval(options, watch=watch)
     sys.stdout.write(markdown(report) + "\n")
     if args.gate is None:
         return 0
@@ -90,6 +103,23 @@ def _gate(args: argparse.Namespace) -> int:
     return 0 if verdict.passed else 1
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from reranker.eval.compare import compare_runs, markdown
+
+    result = compare_runs(
+        args.a,
+        args.b,
+        run_a=args.run_a,
+        run_b=args.run_b or args.run_a,
+        metrics=args.metrics,
+        stat_test=args.test,
+        max_p=args.max_p,
+        top=args.top,
+    )
+    sys.stdout.write(markdown(result))
+    return 0
+
+
 def _positive(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -98,7 +128,7 @@ def _positive(value: str) -> int:
 
 
 def add_eval_command(commands: Any) -> None:
-    """Add `eval run` and `eval gate` to the CLI's subcommands."""
+    """Add `eval run`, `eval gate` and `eval compare` to the CLI's subcommands."""
     from reranker.eval.first_stage import default_cache_dir
 
     evaluate = commands.add_parser("eval", help="score BEIR datasets and gate on relevance (needs [eval])")
@@ -129,7 +159,18 @@ def add_eval_command(commands: Any) -> None:
     )
     run.add_argument("--k1", type=float, default=0.9, help="BM25 k1 (default: %(default)s, as Pyserini)")
     run.add_argument("--b", type=float, default=0.4, help="BM25 b (default: %(default)s, as Pyserini)")
-    run.add_argument("--stemmer", default="porter", help="PyStemmer algorithm or 'none' (default: porter)")
+    run.add_argument(
+        "--tokenizer",
+        default="lucene",
+        help="BM25 tokens: lucene (StandardTokenizer's UAX #29 rules, as Pyserini) or regex "
+        "(the older \\w+ words) (default: %(default)s)",
+    )
+    run.add_argument(
+        "--stemmer",
+        default="porter",
+        help="porter (Lucene's PorterStemFilter), snowball (Snowball English), none, or any PyStemmer "
+        "algorithm (default: %(default)s)",
+    )
     run.add_argument("--metrics", nargs="+", default=DEFAULT_METRICS, help="ranx metric names")
     run.add_argument(
         "--fuse",
@@ -141,7 +182,37 @@ def add_eval_command(commands: Any) -> None:
         "--fuse-weight", type=_weight, help=f"combsum: the model's share, 0-1 (default {DEFAULT_WEIGHT})"
     )
     run.add_argument("--fuse-k", type=_positive, help=f"rrf: the rank offset (default {DEFAULT_RRF_K})")
-    run.add_argument("--cache-dir", type=Path, default=default_cache_dir(), help="BM25 index cache")
+    run.add_argument(
+        "--fuse-offline",
+        metavar="METHOD",
+        help="also fuse first stage and reranked offline with any ranx method (wsum, rrf, bordafuse, ...): "
+        "its own run offline_METHOD, NOT what the service serves; see docs/eval.md",
+    )
+    run.add_argument(
+        "--fuse-offline-weights",
+        nargs=2,
+        type=float,
+        metavar=("FIRST_STAGE", "RERANKED"),
+        help="weights of the weighted methods (wsum, wmnz, mixed, w_bordafuse, w_condorcet)",
+    )
+    run.add_argument(
+        "--fuse-offline-param",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a method parameter: rrf k, rbc phi, gmnz gamma, logn_isr sigma, probfuse n_segments, "
+        "slidefuse w (repeatable)",
+    )
+    run.add_argument(
+        "--fuse-offline-norm",
+        default="min-max",
+        help="ranx score normalisation before fusing (default: min-max)",
+    )
+    run.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=default_cache_dir(),
+        help="BM25 indexes and numba's compiled ranx kernels (default: %(default)s)",
+    )
     run.add_argument("--concurrency", type=_positive, default=4, help="requests in flight over HTTP")
     run.add_argument("--timeout", type=float, default=120.0, help="seconds per HTTP request")
     run.add_argument("--retries", type=int, default=5, help="retries on 429, 5xx and connection errors")
@@ -159,3 +230,21 @@ def add_eval_command(commands: Any) -> None:
     gate.add_argument("report", type=Path)
     gate.add_argument("--thresholds", type=Path, required=True)
     gate.set_defaults(run=_gate)
+
+    compare = sub.add_parser(
+        "compare",
+        help="diff two saved runs query by query, with the paired test",
+        description="Compare run B against run A (run folders, or their report.json) on the same dataset "
+        "and queries, from the per_query.tsv beside each report. Exit 0, or 2 on bad input.",
+    )
+    compare.add_argument("a", type=Path, help="run folder of A (the baseline)")
+    compare.add_argument("b", type=Path, help="run folder of B")
+    compare.add_argument(
+        "--run-a", default="reranked", help="run of A: first_stage, reranked, fused, offline_..."
+    )
+    compare.add_argument("--run-b", help="run of B (default: the same name as --run-a)")
+    compare.add_argument("--metrics", nargs="+", help="metrics to compare (default: all that both have)")
+    compare.add_argument("--test", choices=["student", "fisher"], default="student", help="paired test")
+    compare.add_argument("--max-p", type=float, default=0.05, help="significance level (default: 0.05)")
+    compare.add_argument("--top", type=_positive, default=10, help="queries listed per side (default: 10)")
+    compare.set_defaults(run=_compare)

@@ -34,6 +34,21 @@ class Document:
 
 
 @dataclass(frozen=True)
+class QueryCounts:
+    """How the queries of queries.jsonl divide for one split; the four parts add up to `in_file`.
+
+    A collection's unjudged queries (CISI judges 76 of 112) are not failures of the run, but a
+    reader comparing figures must know how many queries a mean is over.
+    """
+
+    in_file: int
+    with_relevant: int  # evaluated (before --max-queries)
+    judged_not_relevant: int  # judged in this split, every judgement 0: not evaluated
+    judged_in_other_splits: int  # no judgement in this split, some in another qrels/*.tsv
+    unjudged: int  # no judgement in any split
+
+
+@dataclass(frozen=True)
 class Dataset:
     """A loaded split. `qrels` holds only queries with at least one relevant (score > 0) judgement."""
 
@@ -45,7 +60,7 @@ class Dataset:
     fingerprint: str
     corpus_fingerprint: str
     warnings: list[str] = field(default_factory=list)
-    unjudged_queries: int = 0
+    query_counts: QueryCounts | None = None
 
     @property
     def query_ids(self) -> list[str]:
@@ -182,6 +197,18 @@ def _read_qrels(
     return qrels
 
 
+def _judged_elsewhere(folder: Path, split: str) -> set[str]:
+    """Return the query ids of the other splits' qrels (first column; read leniently, never validated)."""
+    ids: set[str] = set()
+    for path in sorted((folder / "qrels").glob("*.tsv")):
+        if path.stem == split:
+            continue
+        with path.open("rb") as handle:
+            for raw in handle:
+                ids.add(raw.split(b"\t", 1)[0].strip().decode("utf-8", "replace"))
+    return ids
+
+
 def _missing_files(folder: Path, split: str) -> list[str]:
     missing = [name for name in ("corpus.jsonl", "queries.jsonl") if not (folder / name).is_file()]
     if not (folder / "qrels" / f"{split}.tsv").is_file():
@@ -227,5 +254,22 @@ def load_dataset(folder: Path, split: str = "test") -> Dataset:
         fingerprint=reader.digest.hexdigest(),
         corpus_fingerprint=corpus_fingerprint,
         warnings=warnings,
-        unjudged_queries=len(all_qrels) - len(qrels),
+        query_counts=_count_queries(queries, all_qrels, qrels, _judged_elsewhere(folder, split)),
+    )
+
+
+def _count_queries(
+    queries: dict[str, str],
+    all_qrels: dict[str, dict[str, int]],
+    qrels: dict[str, dict[str, int]],
+    elsewhere: set[str],
+) -> QueryCounts:
+    not_here = [q for q in queries if q not in all_qrels]
+    other = sum(1 for q in not_here if q in elsewhere)
+    return QueryCounts(
+        in_file=len(queries),
+        with_relevant=len(qrels),
+        judged_not_relevant=len(all_qrels) - len(qrels),
+        judged_in_other_splits=other,
+        unjudged=len(not_here) - other,
     )

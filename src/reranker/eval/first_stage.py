@@ -1,11 +1,12 @@
 """First-stage candidates: BM25 over title + text with bm25s, or a TREC run file the user brings.
 
-The BM25 defaults follow Pyserini's flat BM25 (Lucene): k1=0.9, b=0.4, Lucene's BM25 formula,
-lower-casing, Lucene's 33-word English stop list (bm25s "en" is the same list), the Porter
-stemmer (PyStemmer "porter", as Lucene's PorterStemFilter) and word tokens of one character or
-more (Lucene keeps single letters and digits too). Hits that score 0 (no query term matched)
-are not candidates: padding them in would only add arbitrary documents. The index is cached
-per corpus and settings under the cache dir, never next to the dataset (which may be read-only).
+The BM25 defaults follow Pyserini's flat BM25 (Lucene): k1=0.9, b=0.4, Lucene's BM25 formula, and
+Lucene's English analysis (`analysis.LuceneAnalyzer`: StandardTokenizer's UAX #29 word
+boundaries, possessives dropped, lower-cased, the 33 English stop words, the Porter stemmer as
+Lucene's PorterStemFilter). `tokenizer="regex"` keeps the older `(?u)\\b\\w+\\b` tokens (through
+bm25s) for comparison. Hits that score 0 (no query term matched) are not candidates: padding
+them in would only add arbitrary documents. The index is cached per corpus and settings under
+the cache dir, never next to the dataset (which may be read-only).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DOC_IDS_FILE = "doc_ids.json"
+TOKEN_PATTERN = r"(?u)\b\w+\b"
 
 
 @dataclass(frozen=True)
@@ -38,18 +40,34 @@ class Bm25Config:
     method: str = "lucene"
     stemmer: str = "porter"
     stopwords: str = "en"
-    token_pattern: str = r"(?u)\b\w+\b"
-    lowercase: bool = True
+    tokenizer: str = "lucene"
 
     def describe(self) -> dict[str, Any]:
         """Return the settings as plain values, for reports and the cache key."""
-        return {"name": "BM25", "implementation": "bm25s", "fields": "title + text", **asdict(self)}
+        settings = asdict(self)
+        if self.tokenizer == "regex":
+            settings["token_pattern"] = TOKEN_PATTERN
+        return {"name": "BM25", "implementation": "bm25s", "fields": "title + text", **settings}
+
+    def check(self) -> None:
+        """Raise EvalError naming the valid choices when a setting is unknown (before any work)."""
+        from reranker.eval.analysis import ANALYZERS
+
+        if self.tokenizer not in ANALYZERS:
+            raise EvalError(f"tokenizer {self.tokenizer!r} is unknown; use one of {', '.join(ANALYZERS)}")
+        if self.stopwords not in ("en", "none"):
+            raise EvalError(f"stop words {self.stopwords!r} are unknown; use en or none")
+        _stem_function(self)
 
     def cache_key(self) -> str:
-        """Return a short hash of the settings and the bm25s version: a new index when either changes."""
+        """Return a short hash of the settings and the analysis and bm25s versions: a new index when
+        any of them changes."""
         import bm25s
 
-        blob = json.dumps({**self.describe(), "bm25s": bm25s.__version__}, sort_keys=True)
+        from reranker.eval.analysis import ANALYSIS_VERSION
+
+        versions = {"bm25s": bm25s.__version__, "analysis": ANALYSIS_VERSION}
+        blob = json.dumps({**self.describe(), **versions}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -59,24 +77,36 @@ def default_cache_dir() -> Path:
 
 
 def _stem_function(config: Bm25Config) -> Callable[[list[str]], list[str]] | None:
-    if config.stemmer == "none":
+    from reranker.eval.analysis import stemmer_algorithm
+
+    algorithm = stemmer_algorithm(config.stemmer)
+    if algorithm is None:
         return None
     import Stemmer
 
-    if config.stemmer not in Stemmer.algorithms():
-        raise EvalError(f"stemmer {config.stemmer!r} is unknown; use 'none' or one of {Stemmer.algorithms()}")
-    stem: Callable[[list[str]], list[str]] = Stemmer.Stemmer(config.stemmer).stemWords
+    if algorithm not in Stemmer.algorithms():
+        raise EvalError(
+            f"stemmer {config.stemmer!r} is unknown; use porter (Lucene's PorterStemFilter), "
+            f"snowball (Snowball English), none, or a PyStemmer algorithm: {', '.join(Stemmer.algorithms())}"
+        )
+    stem: Callable[[list[str]], list[str]] = Stemmer.Stemmer(algorithm).stemWords
     return stem
 
 
 def tokenize(texts: list[str], config: Bm25Config) -> list[list[str]]:
-    """Return each text as BM25 terms: lower-cased words, stop words out, stemmed."""
+    """Return each text as BM25 terms: Lucene's English analysis, or the regex tokens of bm25s."""
+    from reranker.eval.analysis import LuceneAnalyzer, stop_words
+
+    config.check()
+    if config.tokenizer == "lucene":
+        analyzer = LuceneAnalyzer(_stem_function(config), stop_words(config.stopwords))
+        return [analyzer(text) for text in texts]
     import bm25s
 
     tokens: list[list[str]] = bm25s.tokenize(
         texts,
-        lower=config.lowercase,
-        token_pattern=config.token_pattern,
+        lower=True,
+        token_pattern=TOKEN_PATTERN,
         stopwords=[] if config.stopwords == "none" else config.stopwords,
         stemmer=_stem_function(config),
         return_ids=False,

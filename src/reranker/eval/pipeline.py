@@ -1,7 +1,8 @@
 """One eval run end to end: dataset -> first stage -> rerank -> metrics -> run files and report.
 
 Output folder layout: scores.jsonl (the resumable scores), first_stage.trec, reranked.trec,
-fused.trec (with fusion), report.json and report.md.
+fused.trec (with served fusion), offline_<method>.trec (with offline ranx fusion), per_query.tsv,
+report.json and report.md.
 """
 
 from __future__ import annotations
@@ -15,14 +16,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from reranker.eval import offline_fusion, per_query
 from reranker.eval import report as report_module
 from reranker.eval.backends import Backend, HttpBackend, InProcessBackend
 from reranker.eval.datasets import Dataset, load_dataset
 from reranker.eval.errors import EvalError
 from reranker.eval.first_stage import Bm25Config, bm25_run, default_cache_dir
-from reranker.eval.metrics import DEFAULT_METRICS, check_metrics, compare, evaluate
+from reranker.eval.metrics import (
+    DEFAULT_METRICS,
+    check_metrics,
+    compare_scores,
+    means,
+    numba_cache,
+    per_query_scores,
+)
+from reranker.eval.offline_fusion import OfflineFusion
 from reranker.eval.runner import RerankOutcome, ScoreLog, rerank_run
 from reranker.eval.runs import Run, read_trec, write_trec
+from reranker.eval.timing import Stopwatch
 from reranker.fusion import Fusion
 
 logger = logging.getLogger(__name__)
@@ -44,6 +55,8 @@ class EvalOptions:
     metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
     # Fused by the service, as the API fuses: what is gated is what is served.
     fusion: Fusion | None = None
+    # Any ranx method over the first-stage and reranked runs, computed here: explored, not served.
+    offline_fusion: OfflineFusion | None = None
     cache_dir: Path = field(default_factory=default_cache_dir)
     concurrency: int = 4
     timeout: float = 120.0
@@ -137,25 +150,67 @@ def _rerank_stage(
             backend.close()
 
 
+def _dataset_summary(dataset: Dataset, max_queries: int | None) -> dict[str, Any]:
+    counts = dataset.query_counts
+    return {
+        "name": dataset.name,
+        "split": dataset.split,
+        "fingerprint": dataset.fingerprint,
+        "documents": len(dataset.corpus),
+        "queries_evaluated": len(dataset.qrels),
+        "queries": dataclasses.asdict(counts) if counts else None,
+        "max_queries": max_queries,
+        "warnings": dataset.warnings,
+    }
+
+
+def _query_changes(
+    dataset: Dataset, query_ids: list[str], scores: dict[str, Any], metric: str
+) -> dict[str, Any]:
+    """Return, per run, the queries that gained and lost most against the first stage on `metric`."""
+    changes: dict[str, Any] = {"metric": metric, "baseline": "first_stage", "runs": {}}
+    for run, per in scores.items():
+        if run == "first_stage":
+            continue
+        moved = per_query.movers(query_ids, per[metric], scores["first_stage"][metric])
+        for rows in moved.values():
+            for row in rows:
+                row["query"] = dataset.queries[row["query_id"]][:120]
+        changes["runs"][run] = moved
+    return changes
+
+
 def run_eval(
-    options: EvalOptions, backend: Backend | None = None, model: str | None = None
+    options: EvalOptions,
+    backend: Backend | None = None,
+    model: str | None = None,
+    watch: Stopwatch | None = None,
 ) -> dict[str, Any]:
     """Return the report of the run (also written to the output folder, with the run files).
 
     `backend` and `model` default to what the options name (in process, or the API at api_url).
+    Every option is checked before anything is loaded or scored. `watch` times the stages (the
+    CLI starts it first thing, with the process's own start-up time).
     """
-    started = time.perf_counter()
+    watch = watch or Stopwatch()
     if options.top_k < 1 or (options.max_queries is not None and options.max_queries < 1):
         raise EvalError("top_k and max_queries must be at least 1")
-    metrics = check_metrics(options.metrics)
-    dataset = _limit(load_dataset(options.dataset, options.split), options.max_queries)
+    with watch.stage("check options, import ranx and numba"):
+        numba_cache(options.cache_dir)
+        if options.run_file is None:
+            options.bm25.check()
+        metrics = check_metrics(options.metrics)
+    with watch.stage("load dataset") as stage:
+        dataset = _limit(load_dataset(options.dataset, options.split), options.max_queries)
+        stage["detail"] = f"{len(dataset.corpus)} documents, {len(dataset.qrels)} queries"
     out = options.out or default_out(options)
     out.mkdir(parents=True, exist_ok=True)
 
-    clock = time.perf_counter()
-    candidates, first_stage = _first_stage(options, dataset)
-    first_seconds = time.perf_counter() - clock
-    write_trec(out / "first_stage.trec", candidates, "first_stage")
+    with watch.stage("first stage") as stage:
+        candidates, first_stage = _first_stage(options, dataset)
+        write_trec(out / "first_stage.trec", candidates, "first_stage")
+        stage["detail"] = f"{sum(len(c) for c in candidates.values())} candidates"
+    first_seconds = watch.stages[-1]["seconds"]
     header = {
         "format": 1,
         "dataset": dataset.name,
@@ -165,26 +220,36 @@ def run_eval(
         "top_k": options.top_k,
         "fusion": options.fusion.describe() if options.fusion else None,
     }
+    clock = time.perf_counter()
     reranked = _rerank_stage(options, dataset, candidates, header, out, backend, model)
     outcome = reranked.outcome
     write_trec(out / "reranked.trec", outcome.run, "reranked")
+    watch.add("model load", reranked.load_seconds, str(reranked.described.get("model", reranked.model)))
+    watch.add(
+        "rerank",
+        time.perf_counter() - clock - reranked.load_seconds,
+        f"{outcome.documents_scored_now} documents scored now, {outcome.resumed} queries resumed",
+    )
 
     runs: dict[str, Run] = {"first_stage": candidates, "reranked": outcome.run}
     if outcome.fused_run is not None:
         runs["fused"] = outcome.fused_run
         write_trec(out / "fused.trec", runs["fused"], "fused")
+    offline = options.offline_fusion
+    if offline is not None:
+        with watch.stage("offline ranx fusion", f"{offline.method}, not served"):
+            runs[offline.run_name] = offline_fusion.fuse(offline, dataset.qrels, runs)
+            write_trec(out / f"{offline.run_name}.trec", runs[offline.run_name], offline.run_name)
+    with watch.stage("metrics (ranx)", f"{len(runs)} runs x {len(metrics)} metrics, paired tests"):
+        query_ids, scores = per_query_scores(dataset.qrels, runs, metrics)
+        comparison = compare_scores(
+            scores, metrics, baseline="first_stage", stat_test=options.stat_test, max_p=options.max_p
+        )
+    with watch.stage("write per_query.tsv"):
+        per_query.write(out / per_query.FILE, query_ids, scores, metrics)
     report: dict[str, Any] = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "dataset": {
-            "name": dataset.name,
-            "split": dataset.split,
-            "fingerprint": dataset.fingerprint,
-            "documents": len(dataset.corpus),
-            "queries_evaluated": len(dataset.qrels),
-            "queries_without_relevant_judgement": dataset.unjudged_queries,
-            "max_queries": options.max_queries,
-            "warnings": dataset.warnings,
-        },
+        "dataset": _dataset_summary(dataset, options.max_queries),
         "first_stage": {
             **first_stage,
             "top_k": options.top_k,
@@ -203,22 +268,21 @@ def run_eval(
             "prompt_tokens": outcome.prompt_tokens,
         },
         "metric_names": metrics,
-        "metrics": evaluate(dataset.qrels, runs, metrics),
-        "comparison": compare(
-            dataset.qrels,
-            runs,
-            metrics,
-            baseline="first_stage",
-            stat_test=options.stat_test,
-            max_p=options.max_p,
-        ),
+        "metrics": means(scores),
+        "comparison": comparison,
+        "query_changes": _query_changes(dataset, query_ids, scores, metrics[0]),
         "tie_breaking": "score descending, then document id descending (trec_eval's order)",
-        "files": {name: f"{name}.trec" for name in runs} | {"scores": SCORES_FILE},
+        "files": {name: f"{name}.trec" for name in runs}
+        | {"scores": SCORES_FILE, "per_query": per_query.FILE},
         "environment": report_module.environment(),
     }
     if options.fusion:
         report["fusion"] = options.fusion.describe()
-    report["wall_seconds"] = time.perf_counter() - started
+    if offline is not None:
+        report["offline_fusion"] = {"run": offline.run_name, **offline.describe()}
+    timings = watch.summary()
+    report["timings"] = timings
+    report["wall_seconds"] = timings["wall_seconds"]
     report_module.write(out, report)
     logger.info("eval finished in %.1f s; run files and report in %s", report["wall_seconds"], out)
     return report

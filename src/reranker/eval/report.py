@@ -48,7 +48,16 @@ def _run_label(report: dict[str, Any], run: str) -> str:
         model = report["reranker"]
         variant = f", {model['variant']}" if model.get("variant") else ""
         return f"reranked ({model.get('model')}{variant})"
-    return f"fused ({report.get('fusion', {}).get('method')})"
+    if run == "fused":
+        fusion = report.get("fusion", {})
+        settings = ", ".join(f"{k} {v}" for k, v in fusion.items() if k != "method")
+        return f"fused by the service ({fusion.get('method')}{', ' + settings if settings else ''})"
+    offline = report.get("offline_fusion", {})
+    if run == offline.get("run"):
+        weights = offline.get("weights")
+        extra = f", weights {weights['first_stage']}/{weights['reranked']}" if weights else ""
+        return f"offline ranx fusion, not served ({offline['method']}, {offline['norm']}{extra})"
+    return run
 
 
 def _cell(report: dict[str, Any], run: str, metric: str) -> str:
@@ -61,17 +70,98 @@ def _cell(report: dict[str, Any], run: str, metric: str) -> str:
     return text
 
 
-def markdown(report: dict[str, Any]) -> str:
-    """Return the report as Markdown: what was run, the metrics side by side, the timings."""
+def _queries_line(report: dict[str, Any]) -> str:
     dataset, first, reranker = report["dataset"], report["first_stage"], report["reranker"]
+    counts = dataset.get("queries")
+    evaluated = f"{dataset['queries_evaluated']} queries evaluated"
+    if counts:
+        evaluated += (
+            f" of {counts['in_file']} in queries.jsonl ({counts['with_relevant']} with a relevant "
+            f"judgement in this split, {counts['judged_not_relevant']} judged only non-relevant, "
+            f"{counts['judged_in_other_splits']} judged in other splits only, {counts['unjudged']} unjudged)"
+        )
+    return (
+        f"{evaluated}; {dataset['documents']} documents; top {first['top_k']} of the first stage "
+        f"reranked by `{reranker.get('model')}` ({reranker['mode']})."
+    )
+
+
+def _win_tie_loss(report: dict[str, Any], metrics: list[str]) -> list[str]:
+    comparison = report.get("comparison", {})
+    if not comparison.get("runs"):
+        return []
+    lines = [
+        "",
+        "Queries won / tied / lost against the first stage:",
+        "",
+        "| run | " + " | ".join(metrics) + " |",
+        "| --- | " + " | ".join("---" for _ in metrics) + " |",
+    ]
+    for run, pairs in comparison["runs"].items():
+        cells = []
+        for metric in metrics:
+            wtl = pairs[metric]["win_tie_loss"]
+            cells.append(f"{wtl['W']} / {wtl['T']} / {wtl['L']}")
+        lines.append(f"| {_run_label(report, run)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _movers(report: dict[str, Any]) -> list[str]:
+    changes = report.get("query_changes")
+    if not changes:
+        return []
+    metric = changes["metric"]
+    lines: list[str] = []
+    for run, moved in changes["runs"].items():
+        for side, word in (("gained", "gained"), ("lost", "lost")):
+            rows = moved[side]
+            lines += ["", f"{_run_label(report, run)}: the {len(rows)} queries that {word} most ({metric}):"]
+            if not rows:
+                lines.append("none")
+                continue
+            lines += [
+                "",
+                f"| query | first stage | {run} | change | text |",
+                "| --- | --- | --- | --- | --- |",
+            ]
+            for row in rows:
+                text = row.get("query", "").replace("|", "/")
+                lines.append(
+                    f"| {row['query_id']} | {row['before']:.4f} | {row['after']:.4f} | "
+                    f"{row['delta']:+.4f} | {text} |"
+                )
+    return lines
+
+
+def _timings(report: dict[str, Any]) -> list[str]:
+    environment = report["environment"]
+    timings = report.get("timings")
+    lines = ["", "| stage | seconds | detail |", "| --- | --- | --- |"]
+    if timings is None:  # a report written before stage timings existed
+        return [*lines, f"| total | {report['wall_seconds']:.1f} | |"]
+    before = timings.get("before_run_seconds")
+    if before is not None:
+        lines.append(f"| before the run | {before:.1f} | interpreter start, imports, option parsing |")
+    for entry in timings["stages"]:
+        lines.append(f"| {entry['stage']} | {entry['seconds']:.1f} | {entry['detail']} |")
+    total = timings["wall_seconds"] + (before or 0.0)
+    lines.append(
+        f"| total | {total:.1f} | {'process' if before is not None else 'run'} wall time; "
+        f"{environment['cpus']} CPUs, {environment['processor']} |"
+    )
+    return lines
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """Return the report as Markdown: what was run, the metrics side by side, wins/ties/losses,
+    the queries that moved most, and where the time went."""
+    dataset = report["dataset"]
     metrics = report["metric_names"]
     comparison = report.get("comparison", {})
     lines = [
         f"# Eval: {dataset['name']} ({dataset['split']})",
         "",
-        f"{dataset['queries_evaluated']} queries with a relevant judgement, "
-        f"{dataset['documents']} documents; top {first['top_k']} of the first stage reranked by "
-        f"`{reranker.get('model')}` ({reranker['mode']}).",
+        _queries_line(report),
         "",
         "| run | " + " | ".join(metrics) + " |",
         "| --- | " + " | ".join("---" for _ in metrics) + " |",
@@ -85,17 +175,10 @@ def markdown(report: dict[str, Any]) -> str:
             f"p: paired {comparison['stat_test']} test against the first stage; "
             f"* marks p < {comparison['max_p']}.",
         ]
-    lines += [
-        "",
-        "| stage | seconds | detail |",
-        "| --- | --- | --- |",
-        f"| first stage | {first['seconds']:.1f} | {first['candidates']} candidates |",
-        f"| rerank | {reranker['seconds']:.1f} | {reranker['documents_scored_now']} documents scored now, "
-        f"{reranker['queries_resumed']} queries resumed |",
-        f"| total | {report['wall_seconds']:.1f} | {report['environment']['cpus']} CPUs, "
-        f"{report['environment']['processor']} |",
-        "",
-    ]
+    lines += _win_tie_loss(report, metrics)
+    lines += _movers(report)
+    lines += _timings(report)
+    lines.append("")
     return "\n".join(lines)
 
 

@@ -12,7 +12,7 @@ from reranker.model_store.manifest import Activation, Manifest
 from reranker.scoring.chunking import ChunkOptions, max_pool
 from reranker.scoring.prompt import PromptEncoder
 from reranker.scoring.session import OnnxModel
-from reranker.scoring.tokenize import TextEncoder
+from reranker.scoring.tokenize import Encoded, TextEncoder
 from reranker.scoring.types import ScoreOptions, ScoreResult
 
 Float64 = npt.NDArray[np.float64]
@@ -68,7 +68,7 @@ class CrossEncoderScorer:
             pairs = self._encoder.encode_pairs(
                 query, documents, options.truncate, options.max_tokens_per_document
             )
-        logits = self._model.run(pairs)
+        logits = self._run_distinct(pairs)
         scores = logits_to_scores(logits, self.manifest.activation, options.raw_scores)
         return ScoreResult(scores=scores, prompt_tokens=sum(len(pair) for pair in pairs))
 
@@ -88,8 +88,21 @@ class CrossEncoderScorer:
             pairs, owners = self._encoder.encode_pair_windows(
                 query, documents, options.truncate, options.max_tokens_per_document, chunking
             )
-        logits = self._model.run(pairs)
+        logits = self._run_distinct(pairs)
         scores = logits_to_scores(logits, self.manifest.activation, options.raw_scores)
         return ScoreResult(
             scores=max_pool(scores, owners, len(documents)), prompt_tokens=sum(len(pair) for pair in pairs)
         )
+
+    def _run_distinct(self, pairs: Sequence[Encoded]) -> npt.NDArray[np.float32]:
+        """Return the logits of every pair, running the model once per distinct pair.
+
+        Requests repeat documents (duplicates in a candidate list, windows of repeated text);
+        rows are scored alone (docs/scores.md), so a copy's logits are exactly the original's.
+        """
+        first_of: dict[tuple[int, ...], int] = {}
+        slots = [first_of.setdefault((*pair.ids, -1, *pair.type_ids), len(first_of)) for pair in pairs]
+        if len(first_of) == len(pairs):
+            return self._model.run(pairs)
+        distinct = list({slot: pair for slot, pair in zip(slots, pairs, strict=True)}.values())
+        return self._model.run(distinct)[np.asarray(slots, dtype=np.intp)]

@@ -136,3 +136,28 @@ def test_v2_error_names_cohere_fields(base_url: str) -> None:
         "message": "x is not a known field",
         "param": "x",
     }
+
+
+def test_v2_relevant_spans_disabled_is_accepted_and_enabled_is_refused(base_url: str) -> None:
+    """Cohere SDK 7.x sends `relevant_spans`; this is its body (cohere 7.3.1, v2/raw_client.py)."""
+    body = {"model": "default", "query": QUERY, "documents": DOCS, "top_n": 2}
+    plain = httpx.post(f"{base_url}/v2/rerank", json=body, headers=HEADERS, timeout=60).json()
+    disabled = httpx.post(
+        f"{base_url}/v2/rerank",
+        json={**body, "relevant_spans": {"mode": "disabled"}},
+        headers=HEADERS,
+        timeout=60,
+    )
+    assert disabled.status_code == 200
+    assert disabled.json()["results"] == plain["results"]
+    enabled = httpx.post(
+        f"{base_url}/v2/rerank",
+        json={**body, "relevant_spans": {"mode": "enabled", "threshold": 0.2, "max_spans": 3}},
+        headers=HEADERS,
+        timeout=60,
+    )
+    assert enabled.status_code == 400
+    error = enabled.json()["error"]
+    assert error["param"] == "relevant_spans.mode"
+    assert '"enabled" is not served' in error["message"] and '{"mode": "disabled"}' in error["message"]
+    assert enabled.json()["detail"] == error["message"]

@@ -19,7 +19,8 @@ def infinity(base_url: str, **fields: Any) -> httpx.Response:
 
 def test_answer_has_infinitys_shape_and_our_ranking(base_url: str) -> None:
     before = int(time.time())
-    response = infinity(base_url, model="tiny-ce", top_n=2)
+    # Infinity's client always sends return_documents (default false); without it, vLLM's shape.
+    response = infinity(base_url, model="tiny-ce", top_n=2, return_documents=False)
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {"object", "results", "model", "usage", "id", "created"}
@@ -60,3 +61,28 @@ def test_errors_in_our_shape(base_url: str, fields: dict[str, Any], status: int,
     response = infinity(base_url, **fields)
     assert response.status_code == status
     assert response.json()["error"]["param"] == param
+
+
+def test_vllm_style_requests_get_document_objects(base_url: str) -> None:
+    """No `return_documents` (vLLM's API has none): every result carries `document: {text}`."""
+    payload = {"model": "tiny-ce", "query": QUERY, "documents": DOCS, "top_n": 2}
+    body = httpx.post(f"{base_url}/rerank", json=payload, headers=HEADERS, timeout=60).json()
+    expected = ours(base_url, model="tiny-ce", query=QUERY, documents=DOCS, top_n=2)
+    assert [(r["index"], r["relevance_score"]) for r in body["results"]] == ranking(expected)
+    assert [r["document"] for r in body["results"]] == [{"text": DOCS[r["index"]]} for r in body["results"]]
+    assert body["usage"]["total_tokens"] == expected["usage"]["total_tokens"]
+    assert body["id"].startswith("rerank_") and body["model"] == "tiny-ce"
+
+
+def test_models_lists_every_name_and_alias_in_infinitys_shape(base_url: str) -> None:
+    response = httpx.get(f"{base_url}/models", headers=HEADERS, timeout=10)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["object"] == "list"
+    assert sorted(m["id"] for m in body["data"]) == ["all-minilm-l6-v2", "default", "tiny-ce"]
+    for model in body["data"]:
+        assert model["object"] == "model" and model["owned_by"] == "infinity"
+        assert model["capabilities"] == ["rerank"]
+        assert 0 < model["created"] <= int(time.time())
+    unauthorised = httpx.get(f"{base_url}/models", timeout=10)
+    assert unauthorised.status_code == 401

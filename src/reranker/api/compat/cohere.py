@@ -4,6 +4,8 @@ Cohere's v1 shape needs no route of its own: /v1/rerank already takes what `cohe
 sends (`rank_fields` and `max_chunks_per_doc` are fields of RerankRequest). v2 differs in
 `max_tokens_per_doc`, `priority` and in its response (`meta`, no `model` or `usage`). Older SDKs
 sent `return_documents`, `rank_fields` and `max_chunks_per_doc` on v2 too, so those are kept.
+SDK 7.x adds `relevant_spans` (context compression): no model here finds spans, so it is accepted
+only as `{"mode": "disabled"}` and `"enabled"` is a 400 that says so.
 """
 
 from __future__ import annotations
@@ -12,7 +14,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    field_validator,
+)
 
 from reranker.api.auth import require_api_key
 from reranker.api.compat.common import rerank_request, run_rerank
@@ -22,6 +33,26 @@ from reranker.types import MAX_CHUNKS_PER_DOC, RerankResponse
 RENAMES = {"max_tokens_per_document": "max_tokens_per_doc"}
 
 router = APIRouter(tags=["compatibility"])
+
+
+class RelevantSpans(BaseModel):
+    """Cohere 7.x context compression; only `disabled` is served (no model here returns spans)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: StrictStr = Field(description='"disabled" (the only mode served) or "enabled" (400).')
+    threshold: StrictFloat | StrictInt | None = None
+    max_spans: StrictInt | None = None
+
+    @field_validator("mode")
+    @classmethod
+    def _disabled_only(cls, mode: str) -> str:
+        if mode != "disabled":
+            raise ValueError(
+                f'"{mode}" is not served: no model here returns relevant spans; '
+                'send {"mode": "disabled"} or leave relevant_spans out'
+            )
+        return mode
 
 
 class CohereV2Request(BaseModel):
@@ -47,6 +78,9 @@ class CohereV2Request(BaseModel):
     )
     max_chunks_per_doc: Annotated[StrictInt, Field(ge=1, le=MAX_CHUNKS_PER_DOC)] | None = Field(
         None, description="Older SDKs: long-document chunking, as on /v1/rerank."
+    )
+    relevant_spans: RelevantSpans | None = Field(
+        None, description='SDK 7.x: accepted as {"mode": "disabled"}; "enabled" is a 400.'
     )
 
 

@@ -1,24 +1,29 @@
-"""The compatibility routes: Cohere's /v2/rerank, and /rerank shared by TEI and Infinity.
+"""The compatibility routes: Cohere's /v2/rerank, Voyage's /voyage/v1/rerank, Mixedbread's
+/v1/reranking, /rerank shared by TEI, Infinity and vLLM, and Infinity's GET /models.
 
 TEI and Infinity both serve POST /rerank; their bodies differ in the documents' key
-(`texts` for TEI, `documents` for Infinity), which picks the format.
+(`texts` for TEI, `documents` for Infinity and vLLM), which picks the format.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from reranker.api.auth import require_api_key
-from reranker.api.compat import cohere, infinity, tei
+from reranker.api.compat import cohere, infinity, mixedbread, tei, voyage
 from reranker.api.compat.common import default_model, json_object, rerank_request, run_rerank, validated
 from reranker.api.routes import ERRORS
 from reranker.errors import InvalidRequest
 
 router = APIRouter()
 router.include_router(cohere.router)
+router.include_router(voyage.router)
+router.include_router(mixedbread.router)
+_STARTED = int(time.time())
 
 _BODY_SCHEMA: dict[str, Any] = {
     "requestBody": {
@@ -83,3 +88,16 @@ async def _infinity(request: Request, payload: dict[str, Any]) -> JSONResponse:
     model = default_model(request) if unspecified else body.model
     response = await run_rerank(request, rerank_request(infinity.to_rerank_request(body, model)), "infinity")
     return JSONResponse(infinity.from_rerank_response(response, body))
+
+
+@router.get(
+    "/models",
+    response_model=infinity.InfinityModelList,
+    responses=ERRORS,
+    dependencies=[Depends(require_api_key)],
+    tags=["compatibility"],
+)
+async def infinity_models(request: Request) -> infinity.InfinityModelList:
+    """Infinity's model list: every served name and alias (our own list is GET /v1/models)."""
+    served = [(model.name, list(model.aliases)) for model in request.app.state.service.registry.served()]
+    return infinity.model_list(served, _STARTED)
