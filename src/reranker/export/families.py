@@ -30,9 +30,9 @@ class Family:
     model_type: str
     head: str
     # onnxruntime.transformers optimizer model_type; "bert" fuses the encoder ops it recognises
-    # (Attention only where the BERT attention pattern is present), "gpt2" the RMSNorm decoders'.
+    # (Attention only where the BERT attention pattern is present: graph.py says which families
+    # must fuse it), "gpt2" the RMSNorm decoders'.
     optimizer: str
-    fuses_attention: bool
     template: str | None = None
     default_instruction: str | None = None
     # Whether int8 is exported by default: False where it did not keep parity on the tiny test
@@ -47,22 +47,21 @@ class Family:
 FAMILIES: Mapping[str, Family] = {
     family.model_type: family
     for family in (
-        Family("bert", "BertForSequenceClassification", "bert", True),
-        Family("roberta", "RobertaForSequenceClassification", "bert", True),
-        Family("xlm-roberta", "XLMRobertaForSequenceClassification", "bert", True),
-        Family("camembert", "CamembertForSequenceClassification", "bert", True),
-        Family("electra", "ElectraForSequenceClassification", "bert", True),
+        Family("bert", "BertForSequenceClassification", "bert"),
+        Family("roberta", "RobertaForSequenceClassification", "bert"),
+        Family("xlm-roberta", "XLMRobertaForSequenceClassification", "bert"),
+        Family("camembert", "CamembertForSequenceClassification", "bert"),
+        Family("electra", "ElectraForSequenceClassification", "bert"),
         # Disentangled attention (DeBERTa) and rotary local/global attention (ModernBERT) have no
         # onnxruntime Attention fusion; the BERT optimizer still fuses their LayerNorm and Gelu.
-        Family("deberta-v2", "DebertaV2ForSequenceClassification", "bert", False),
+        Family("deberta-v2", "DebertaV2ForSequenceClassification", "bert"),
         # int8 off by default: the tiny ModernBERT's int8 graph kept Pearson 0.988 but only
         # Spearman 0.82 on the export samples (the gate is 0.9); fp32 parity is 3e-7.
-        Family("modernbert", "ModernBertForSequenceClassification", "bert", False, int8=False),
+        Family("modernbert", "ModernBertForSequenceClassification", "bert", int8=False),
         Family(
             "qwen3",
             "Qwen3ForCausalLM",
             "gpt2",
-            False,
             template=QWEN3_RERANKER_TEMPLATE,
             default_instruction=QWEN3_RERANKER_INSTRUCTION,
         ),
