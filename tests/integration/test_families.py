@@ -281,3 +281,10 @@ def test_long_documents_fill_the_prompt_and_keep_its_suffix(server: tuple[str, s
     case = cases(TOY_WORDS)[1]
     response = post(url, {"model": "tiny-qwen3", "query": case.query, "documents": case.documents})
     assert response.json()["usage"]["prompt_tokens"] == MAX_LENGTH["qwen3"] * len(case.documents)
+
+
+def test_the_instruction_is_documented_in_the_openapi_schema(server: tuple[str, str]) -> None:
+    url, _ = server
+    schema = httpx.get(f"{url}/openapi.json", timeout=60).json()
+    field = schema["components"]["schemas"]["ExtraBody"]["properties"]["instruction"]
+    assert "Qwen3-Reranker" in field["description"] and "Rejected (400)" in field["description"]
