@@ -10,8 +10,10 @@ HTTP path minus transport), raw (log-odds), under the default settings (every ro
 Parity: fp32 max |served - reference| and int8 Spearman over the integration test's cases (short
 pairs, long documents cut at the end and at the start, a per-document cap, and for encoders a
 long query). Speed: 1 query x `--documents` documents of 100 toy words (every row is cut to the
-model's max_length), median pairs/s over interleaved repeats, and the ratio to tiny BERT's in the
-same run. Tiny models measure framing and runtime overheads per family, not real model cost.
+model's max_length), median int8 pairs/s over interleaved repeats, and its ratio to tiny BERT's
+and to a MiniLM-L6-shaped BERT cross-encoder's (MiniLM weights, seeded untrained head, exported at
+128 into --cache; its int8 Spearman is over near-flat untrained scores) in the same run. Tiny
+models measure framing and runtime overheads per family, not real model cost.
 
     python benchmarks/families.py                      # all families, 3 repeats
     python benchmarks/families.py --repeats 1 --documents 8
@@ -29,7 +31,7 @@ from pathlib import Path
 from typing import cast
 
 import numpy as np
-from common import REPO_ROOT, median, print_header, print_table
+from common import DEFAULT_CACHE, REPO_ROOT, median, model_setup, print_header, print_table
 
 sys.path.insert(0, str(REPO_ROOT))  # the test fixtures build and cache the tiny models
 
@@ -58,15 +60,18 @@ COLUMNS = (
     "int8 Spearman",
     "pairs/s int8",
     "pairs/s fp32",
-    "vs BERT",
+    "vs tiny BERT",
+    "vs MiniLM-L6",
 )
 
 
-def folders() -> dict[str, Path]:
-    """Return model name -> exported folder, tiny BERT first."""
-    result = {"tiny-ce": tiny_cross_encoder_export(), "tiny-xlmr-ce": tiny_xlmr_cross_encoder_export()}
-    for family in ("electra", "deberta-v2", "modernbert", "qwen3"):
-        result[f"tiny-{family}"] = family_export(family)
+def folders(cache: Path) -> dict[str, tuple[Path, Path]]:
+    """Return model name -> (exported folder, checkpoint): MiniLM-L6 and tiny BERT first."""
+    result = {"minilm-l6-ce": model_setup("ce", 128, cache)}
+    tiny = [tiny_cross_encoder_export(), tiny_xlmr_cross_encoder_export()]
+    tiny += [family_export(family) for family in ("electra", "deberta-v2", "modernbert", "qwen3")]
+    for folder in tiny:
+        result[folder.parent.name.rsplit("-", 1)[0]] = (folder, folder.parent / "checkpoint")
     return result
 
 
@@ -75,9 +80,8 @@ def load(folder: Path, variant: Variant, threads: int) -> Scorer:
     return load_scorer(local.folder, local.manifest, Settings(variant=variant, threads=threads))
 
 
-def parity(scorers: Mapping[Variant, Scorer], folder: Path) -> tuple[float, float]:
+def parity(scorers: Mapping[Variant, Scorer], checkpoint: Path) -> tuple[float, float]:
     """Return (fp32 max |diff|, int8 Spearman) of the served raw scores against the reference."""
-    checkpoint = folder.parent / "checkpoint"
     prompted = scorers["fp32"].manifest.prompt is not None
     diffs: list[float] = []
     got: list[float] = []
@@ -108,13 +112,16 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3, help="interleaved throughput repeats")
     parser.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0: all cores)")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where MiniLM-L6 is exported")
     args = parser.parse_args()
     os.environ["HF_HUB_OFFLINE"] = "1"
     rng = random.Random(0)
     query = " ".join(rng.sample(TOY_WORDS, 4))
     documents = [" ".join(rng.choices(TOY_WORDS, k=100)) for _ in range(args.documents)]
-    models = folders()
-    scorers = {name: {v: load(folder, v, args.threads) for v in VARIANTS} for name, folder in models.items()}
+    models = folders(args.cache)
+    scorers = {
+        name: {v: load(folder, v, args.threads) for v in VARIANTS} for name, (folder, _) in models.items()
+    }
     timings: dict[tuple[str, str], list[float]] = {}
     for _ in range(args.repeats):
         for name in models:
@@ -126,10 +133,11 @@ def main() -> None:
                 )
     print_header("Reranker families: parity with Hugging Face and pairs/s of the tiny test models")
     rows = []
-    baseline = median(timings[("tiny-ce", "int8")])
-    for name, folder in models.items():
+    tiny_bert = median(timings[("tiny-ce", "int8")])
+    minilm = median(timings[("minilm-l6-ce", "int8")])
+    for name, (_, checkpoint) in models.items():
         manifest = scorers[name]["fp32"].manifest
-        diff, rho = parity(scorers[name], folder)
+        diff, rho = parity(scorers[name], checkpoint)
         int8_speed = median(timings[(name, "int8")])
         rows.append(
             {
@@ -140,7 +148,8 @@ def main() -> None:
                 "int8 Spearman": f"{rho:.4f}" + ("" if "int8" in manifest.variants else " (no int8: fp32)"),
                 "pairs/s int8": f"{int8_speed:.0f}",
                 "pairs/s fp32": f"{median(timings[(name, 'fp32')]):.0f}",
-                "vs BERT": f"{int8_speed / baseline:.2f}",
+                "vs tiny BERT": f"{int8_speed / tiny_bert:.2f}",
+                "vs MiniLM-L6": f"{int8_speed / minilm:.2f}",
             }
         )
     print_table(rows, COLUMNS)
