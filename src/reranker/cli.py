@@ -10,9 +10,10 @@ import argparse
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
+from typing import Any
 
 from reranker.errors import ModelUnavailable, RerankError
 
@@ -41,9 +42,8 @@ class _OwnLinesOnly(logging.Filter):
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from reranker.api.app import create_app
+    from reranker.api.server import build_server
     from reranker.config import Settings
     from reranker.model_store.local import LocalModelStore
 
@@ -58,32 +58,63 @@ def _serve(args: argparse.Namespace) -> int:
         overrides = {"models": models, "aliases": aliases, "default_model": next(iter(models))}
     settings = Settings(**overrides)  # type: ignore[arg-type]
     app = create_app(settings)
-    if settings.default_model:
-        try:
-            app.state.service.warm(settings.default_model)
-            logger.info("default model ready", extra={"model": settings.default_model})
-        except ModelUnavailable as exc:
-            # As at Lambda init: serve anyway; requests get 503 and retry the load until it works.
-            logger.error(
-                "default model not ready; requests will retry it",
-                extra={"model": settings.default_model, "error": exc.message},
-            )
-    # uvicorn finishes in-flight requests on SIGTERM, then re-raises the signal, which would end
-    # the process with status 143; this handler makes that drained stop (or a SIGTERM before
-    # uvicorn listens, with nothing in flight) exit 0 instead.
-    signal.signal(signal.SIGTERM, _drained)
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level="warning",
-        timeout_graceful_shutdown=args.graceful_seconds,
+    _log_through_reranker("uvicorn", "asyncio", "botocore", "boto3")
+    logger.info(
+        "serving",
+        extra={
+            "host": args.host,
+            "port": args.port,
+            "models": sorted(settings.models),
+            "aliases": settings.aliases,
+            "default_model": settings.default_model,
+            "warmup": settings.warmup,
+        },
     )
+    if settings.default_model and settings.warmup == "fail_fast":
+        app.state.service.warm(settings.default_model)  # ModelUnavailable: exit 2 before listening
+        logger.info("default model ready", extra={"model": settings.default_model})
+    elif settings.default_model:
+        threading.Thread(
+            target=_warm_in_background, args=(app, settings.default_model), name="warm-up", daemon=True
+        ).start()
+    # uvicorn finishes in-flight requests on SIGTERM, then re-raises the signal, which would end
+    # the process with status 143; this handler makes that stop (or a SIGTERM before uvicorn
+    # listens, with nothing in flight) exit 0 instead, and says whether anything was cut off.
+    signal.signal(signal.SIGTERM, lambda signum, frame: _stopped(app.state))
+    build_server(app, settings, args.host, args.port, args.graceful_seconds).run()
     return 0
 
 
-def _drained(signum: int, frame: FrameType | None) -> None:
-    logger.info("stopped on SIGTERM after finishing the requests in flight")
+def _warm_in_background(app: Any, model: str) -> None:
+    try:
+        app.state.service.warm(model)
+        logger.info("default model ready", extra={"model": model})
+    except ModelUnavailable as exc:
+        # The registry retries the load after its backoff, when a request asks for the model.
+        logger.error(
+            "default model not ready; requests will retry it", extra={"model": model, "error": exc.message}
+        )
+
+
+def _log_through_reranker(*names: str) -> None:
+    """Send the lines of uvicorn, asyncio and boto (warnings and up) through the JSON handler."""
+    handlers = logging.getLogger("reranker").handlers
+    for name in names:
+        other = logging.getLogger(name)
+        other.handlers[:] = handlers
+        other.propagate = False
+        other.setLevel(logging.WARNING)
+
+
+def _stopped(state: Any) -> None:
+    cut_off = getattr(state, "cut_off", 0)
+    if cut_off:
+        logger.warning(
+            "stopped on SIGTERM; requests still running at the end of the grace period were answered 503",
+            extra={"requests": cut_off},
+        )
+    else:
+        logger.info("stopped on SIGTERM after finishing the requests in flight")
     raise SystemExit(0)
 
 
@@ -116,9 +147,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reranker", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="run the API with uvicorn")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve = commands.add_parser(
+        "serve",
+        help="run the API over HTTP (uvicorn)",
+        description="Serve the API. Limits, timeouts and models come from RERANK_* settings "
+        "(see the README); connection limits: RERANK_MAX_CONNECTIONS, RERANK_HEADER_TIMEOUT_SECONDS, "
+        "RERANK_BODY_TIMEOUT_SECONDS, RERANK_KEEP_ALIVE_SECONDS, RERANK_MAX_HEADER_BYTES, RERANK_BACKLOG.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    serve.add_argument("--port", type=int, default=8000, help="TCP port to listen on")
     serve.add_argument(
         "--model",
         type=Path,
@@ -126,7 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve this model folder under its manifest name and aliases (repeatable; "
         "the first is the default); without it, RERANK_MODELS is used",
     )
-    serve.add_argument("--graceful-seconds", type=int, default=30)
+    serve.add_argument(
+        "--graceful-seconds",
+        type=int,
+        default=30,
+        help="on SIGTERM, how long requests in flight may take to finish; those still running "
+        "after it are answered 503 with Retry-After",
+    )
     serve.set_defaults(run=_serve)
 
     models = commands.add_parser("models", help="export, publish and list models")

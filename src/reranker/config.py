@@ -89,6 +89,30 @@ class Settings(BaseSettings):
     # Concurrency: scoring jobs at once, and how many may wait before we answer 429.
     max_concurrency: int = Field(1, ge=1, le=64)
     max_queue: int = Field(8, ge=0, le=10_000)
+    # Admission by work: estimated tokens (pairs x tokens after truncation) admitted at once,
+    # running and waiting; past it 429 at once. A request larger than this runs only alone.
+    max_queued_tokens: int = Field(131_072, ge=1_024)
+    # Deadline from arrival to answer (waiting, loading and scoring): past it 503
+    # `deadline_exceeded`, and the request's remaining batches are not scored.
+    request_timeout_seconds: float = Field(30.0, gt=0.0, le=3600.0)
+
+    # Model loading: after a failed load, requests for that model get 503 at once until the
+    # retry window opens; the window doubles per failure from the base up to the cap.
+    model_retry_seconds: float = Field(2.0, ge=0.0, le=3600.0)
+    model_retry_max_seconds: float = Field(60.0, ge=0.0, le=86_400.0)
+    # `reranker serve` start-up: "background" listens at once and warms the default model in a
+    # thread; "fail_fast" warms before listening and exits 2 when that fails.
+    warmup: Literal["background", "fail_fast"] = "background"
+
+    # Connections (`reranker serve`): open sockets (idle ones are closed first to make room),
+    # deadlines to receive the request line and headers and the whole body, keep-alive idle time,
+    # the largest request head, and the listen backlog.
+    max_connections: int = Field(1000, ge=8, le=1_000_000)
+    header_timeout_seconds: float = Field(10.0, gt=0.0, le=600.0)
+    body_timeout_seconds: float = Field(30.0, gt=0.0, le=3600.0)
+    keep_alive_seconds: int = Field(5, ge=1, le=600)
+    max_header_bytes: int = Field(16_384, ge=1_024, le=1_048_576)
+    backlog: int = Field(2048, ge=16, le=65_535)
 
     # Logging and HTTP.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -12,6 +12,8 @@ class RerankError(Exception):
 
     status: int = 500
     type: str = "internal_error"
+    # Seconds after which a retry may succeed; answered as a Retry-After header when set.
+    retry_after: int | None = None
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
@@ -39,6 +41,13 @@ class PayloadTooLarge(RerankError):
     type = "payload_too_large"
 
 
+class RequestTimeout(RerankError):
+    """The client did not send its request (headers or body) within the read deadline."""
+
+    status = 408
+    type = "request_timeout"
+
+
 class Overloaded(RerankError):
     """Too many requests in flight; the client should retry after `retry_after` seconds."""
 
@@ -55,6 +64,32 @@ class ModelUnavailable(RerankError):
 
     status = 503
     type = "model_unavailable"
+
+    def __init__(self, message: str, *, param: str | None = None, retry_after: int | None = None) -> None:
+        super().__init__(message, param=param)
+        self.retry_after = retry_after
+
+
+class DeadlineExceeded(RerankError):
+    """The request's deadline passed (waiting or scoring); its remaining batches were not scored."""
+
+    status = 503
+    type = "deadline_exceeded"
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ShuttingDown(RerankError):
+    """The server stopped before it could answer; another instance (or a restart) will."""
+
+    status = 503
+    type = "shutting_down"
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ConfigurationError(RerankError):

@@ -1,8 +1,18 @@
-"""Model name, alias or deployment id -> a loaded scorer, loaded once and cached."""
+"""Model name, alias or deployment id -> a loaded scorer, loaded once and cached.
+
+Loads run in their own thread, never in a scoring slot: one load per model at a time
+(single flight: every caller waits on the same future), and after a failure the model is
+answered 503 at once, with Retry-After, until its retry window opens (doubling per failure up
+to a cap). So a model whose store hangs costs its own callers one load's time and then
+milliseconds, and never delays the other models or the server's start.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -22,6 +32,13 @@ from reranker.scoring.types import Scorer
 logger = logging.getLogger(__name__)
 
 ScorerLoader = Callable[[Path, Manifest, Settings], Scorer]
+
+
+@dataclass(frozen=True)
+class _Failure:
+    error: ModelUnavailable
+    failures: int
+    retry_at: float
 
 
 @dataclass(frozen=True)
@@ -55,7 +72,9 @@ class ModelRegistry:
         self._loader = loader
         self._scorers: dict[str, Scorer] = {}
         self._cold: dict[str, ColdStart] = {}
-        self._locks = {name: threading.Lock() for name in settings.models}
+        self._lock = threading.Lock()
+        self._loading: dict[str, concurrent.futures.Future[Scorer]] = {}
+        self._failed: dict[str, _Failure] = {}
 
     def resolve(self, requested: str) -> str:
         """Return the served model name that `requested` (name, alias, deployment id) means."""
@@ -67,18 +86,92 @@ class ModelRegistry:
             )
         return name
 
-    def get(self, requested: str) -> Scorer:
-        """Return the loaded scorer for `requested`, loading it once across threads."""
-        name = self.resolve(requested)
-        scorer = self._scorers.get(name)
-        if scorer is not None:
-            return scorer
-        with self._locks[name]:
+    def get(self, requested: str, timeout: float | None = None) -> Scorer:
+        """Return the loaded scorer for `requested`, waiting at most `timeout` s for its load."""
+        future = self._load_future(self.resolve(requested))
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            raise self._still_loading(requested) from None
+
+    async def aget(self, requested: str, timeout: float | None = None) -> Scorer:
+        """Return the loaded scorer for `requested`; waits on the event loop, holding no thread."""
+        future = self._load_future(self.resolve(requested))
+        if future.done():
+            return future.result()
+        waited = asyncio.wrap_future(future)
+        try:
+            # shield: a caller that gives up must not cancel the load the others wait for.
+            return await asyncio.wait_for(asyncio.shield(waited), timeout)
+        except TimeoutError:
+            # Its outcome is no longer awaited here; read it, so asyncio does not log it as lost.
+            waited.add_done_callback(lambda done: done.cancelled() or done.exception())
+            raise self._still_loading(requested) from None
+
+    def loaded(self, requested: str) -> Scorer | None:
+        """Return the scorer for `requested` if it is loaded, without loading it."""
+        return self._scorers.get(self.resolve(requested))
+
+    def _still_loading(self, requested: str) -> ModelUnavailable:
+        return ModelUnavailable(f"model {requested!r} is still loading; retry shortly", retry_after=1)
+
+    def _load_future(self, name: str) -> concurrent.futures.Future[Scorer]:
+        """Return the future of `name`'s scorer: done when loaded, shared while a load runs.
+
+        Raises ModelUnavailable at once while a failed load's retry window is open.
+        """
+        with self._lock:
+            future: concurrent.futures.Future[Scorer] = concurrent.futures.Future()
             scorer = self._scorers.get(name)
-            if scorer is None:
-                scorer = self._load(name)
-                self._scorers[name] = scorer
-        return scorer
+            if scorer is not None:
+                future.set_result(scorer)
+                return future
+            pending = self._loading.get(name)
+            if pending is not None:
+                return pending
+            failed = self._failed.get(name)
+            wait = failed.retry_at - time.monotonic() if failed else 0.0
+            if failed is not None and wait > 0:
+                raise ModelUnavailable(failed.error.message, retry_after=max(1, math.ceil(wait)))
+            # Marked running before any waiter exists, so no waiter can cancel it.
+            future.set_running_or_notify_cancel()
+            self._loading[name] = future
+        threading.Thread(
+            target=self._load_into, args=(name, future), name=f"load-{name}", daemon=True
+        ).start()
+        return future
+
+    def _load_into(self, name: str, future: concurrent.futures.Future[Scorer]) -> None:
+        try:
+            scorer = self._load(name)
+        except BaseException as exc:
+            error = (
+                exc
+                if isinstance(exc, ModelUnavailable)
+                else ModelUnavailable(f"model {name!r} could not be loaded; try again shortly")
+            )
+            if not isinstance(exc, ModelUnavailable):
+                logger.error("model load failed unexpectedly", exc_info=exc, extra={"model": name})
+            with self._lock:
+                failures = self._failed[name].failures + 1 if name in self._failed else 1
+                window = min(
+                    self._settings.model_retry_max_seconds,
+                    self._settings.model_retry_seconds * 2 ** (failures - 1),
+                )
+                self._failed[name] = _Failure(error, failures, time.monotonic() + window)
+                del self._loading[name]
+            logger.error(
+                "model load failed",
+                extra={"model": name, "error": error.message, "failures": failures, "retry_seconds": window},
+            )
+            error.retry_after = max(1, math.ceil(window))
+            future.set_exception(error)
+            return
+        with self._lock:
+            self._scorers[name] = scorer
+            self._failed.pop(name, None)
+            del self._loading[name]
+        future.set_result(scorer)
 
     def served(self) -> list[ServedModel]:
         """Return every configured model with its aliases, and its scorer once loaded."""

@@ -172,6 +172,11 @@ class RerankService:
 
     def _check_limits(self, request: RerankRequest) -> None:
         settings = self._settings
+        # First: the messages below quote the request, and must be sendable themselves.
+        unsendable = first_unsendable(request.model_dump(exclude_unset=True))
+        if unsendable is not None:
+            param, problem = unsendable
+            raise InvalidRequest(f"{param} {problem}", param=param)
         if len(request.documents) > settings.max_documents:
             raise InvalidRequest(
                 f"documents has {len(request.documents)} items; at most "
@@ -191,10 +196,11 @@ class RerankService:
                     f"{param} is {len(text)} characters; at most {settings.max_document_chars} are accepted",
                     param=param,
                 )
-        unsendable = first_unsendable(request.model_dump(exclude_unset=True))
-        if unsendable is not None:
-            param, problem = unsendable
-            raise InvalidRequest(f"{param} {problem}", param=param)
+
+
+# Deeper values cannot be echoed: the response encoder recurses once per level, beside the stack
+# the server already uses, under the interpreter's limit of 1000 frames.
+MAX_JSON_DEPTH = 512
 
 
 def first_unsendable(value: object, where: str = "") -> tuple[str, str] | None:
@@ -203,11 +209,18 @@ def first_unsendable(value: object, where: str = "") -> tuple[str, str] | None:
     Python's JSON decoder accepts NaN, Infinity and unpaired UTF-16 surrogate escapes
     ("\\ud800"); the tokenizer, the UTF-8 response encoder and the log lines cannot take
     them, so they are refused up front as a 400 rather than failing later as a 500.
-    Iterative, so deeply nested document extras cannot exhaust the stack.
+    Iterative, so deeply nested document extras cannot exhaust the stack; values nested more
+    than MAX_JSON_DEPTH levels are refused too, since the response encoder (which recurses)
+    could not echo them back with `return_documents`.
     """
-    stack: list[tuple[str, object]] = [(where, value)]
+    # (param, value, depth, the param named if too deep: the value's path, at most 3 levels down)
+    stack: list[tuple[str, object, int, str]] = [(where, value, 0, where)]
     while stack:
-        param, item = stack.pop()
+        param, item, depth, anchor = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return anchor, f"is nested more than {MAX_JSON_DEPTH} levels deep: send flatter values"
+        if depth <= 3:
+            anchor = param
         if isinstance(item, str):
             if not item.isascii() and not _utf8_encodable(item):
                 return param, "holds an unpaired UTF-16 surrogate (\\ud800-\\udfff): send valid Unicode"
@@ -219,9 +232,12 @@ def first_unsendable(value: object, where: str = "") -> tuple[str, str] | None:
                 child_param = f"{param}.{key}" if param else str(key)
                 if isinstance(key, str) and not key.isascii() and not _utf8_encodable(key):
                     return param or "body", "has a key with an unpaired UTF-16 surrogate: send valid Unicode"
-                stack.append((child_param, child))
+                stack.append((child_param, child, depth + 1, anchor))
         elif isinstance(item, list):
-            stack.extend((f"{param}[{index}]", child) for index, child in reversed(list(enumerate(item))))
+            stack.extend(
+                (f"{param}[{index}]", child, depth + 1, anchor)
+                for index, child in reversed(list(enumerate(item)))
+            )
     return None
 
 

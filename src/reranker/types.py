@@ -7,10 +7,12 @@ checked by the service, because a deployment may change them without rebuilding 
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
@@ -18,6 +20,7 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -34,6 +37,37 @@ MAX_RANK_FIELDS = 32
 COHERE_FIELDS = frozenset({"rank_fields", "max_chunks_per_doc"})
 
 MetadataValue = StrictStr | StrictInt | StrictFloat | StrictBool | None
+
+# Characters that show nothing: whitespace, C0/C1 controls, soft hyphen, zero-width and
+# direction marks, word joiners, BOM, interlinear annotation (Unicode's Cc, Cf, Zs, Zl, Zp in
+# the Basic Multilingual Plane). A query must hold at least one other character; the same
+# class is declared as the schema's pattern, so clients and fuzzers see the rule.
+INVISIBLE = (
+    "\\s\\u0000-\\u001f\\u007f-\\u00a0\\u00ad\\u034f\\u061c\\u115f\\u1160\\u17b4\\u17b5\\u180b-\\u180f"
+    "\\u1680\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u206f\\u3000\\u3164\\ufe00-\\ufe0f\\ufeff\\uffa0\\ufff0-\\ufffb"
+)
+VISIBLE_PATTERN = f"[^{INVISIBLE}]"
+_VISIBLE = re.compile(VISIBLE_PATTERN)
+
+
+def _integral(value: object) -> object:
+    """Let 2.0 stand for 2 (JSON does not tell them apart); 2.5, "2" and true stay errors."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# Integer fields as JSON means them: StrictInt (true and "2" refused), with 2.0 taken as 2. The
+# schemas are declared by hand: with a before-validator attached, pydantic would write the
+# bounds as `ge`/`le`, which JSON Schema does not know.
+JsonInt = Annotated[StrictInt, BeforeValidator(_integral)]
+PositiveJsonInt = Annotated[JsonInt, Field(ge=1), WithJsonSchema({"type": "integer", "minimum": 1})]
+NonNegativeJsonInt = Annotated[JsonInt, Field(ge=0), WithJsonSchema({"type": "integer", "minimum": 0})]
+ChunksPerDoc = Annotated[
+    JsonInt,
+    Field(ge=1, le=MAX_CHUNKS_PER_DOC),
+    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_CHUNKS_PER_DOC}),
+]
 
 
 class DocumentObject(BaseModel):
@@ -92,7 +126,7 @@ class ExtraBody(BaseModel):
         description="Return the model's raw score (cross-encoder log-odds, bi-encoder cosine) "
         "instead of the [0, 1] probability.",
     )
-    max_chunks_per_doc: Annotated[StrictInt, Field(ge=1, le=MAX_CHUNKS_PER_DOC)] | None = Field(
+    max_chunks_per_doc: ChunksPerDoc | None = Field(
         None,
         description="Long-document chunking: split a document too long for the model into windows "
         "that fit beside the query, score each, and give the document its best window's score. At most "
@@ -100,7 +134,7 @@ class ExtraBody(BaseModel):
         "Every window's tokens count in usage; a request may need at most `max_chunks_per_request` "
         "windows (setting, default 2000). Omitted: documents are cut to fit.",
     )
-    chunk_overlap: Annotated[StrictInt, Field(ge=0)] | None = Field(
+    chunk_overlap: NonNegativeJsonInt | None = Field(
         None,
         description="Tokens shared by consecutive windows when chunking (default 32, at most half a "
         "window). Needs `max_chunks_per_doc`.",
@@ -133,22 +167,23 @@ class RerankRequest(BaseModel):
     model: StrictStr = Field(min_length=1, max_length=128, description="Model name, alias or deployment id.")
     # The pattern is declared for clients and fuzzers; the validator below enforces it with a clearer message.
     query: StrictStr = Field(
-        description="The search query; must contain a non-space character.",
-        json_schema_extra={"pattern": r"\S"},
+        description="The search query; must contain a visible character (not only whitespace, "
+        "control or zero-width characters).",
+        json_schema_extra={"pattern": VISIBLE_PATTERN},
     )
     documents: list[StrictStr | DocumentObject] = Field(
         min_length=1,
         description="Candidates: strings, or objects with `text` (and optional `title`, `id`, ...). "
         "At most `max_documents` (setting, default 1000).",
     )
-    top_n: Annotated[StrictInt, Field(ge=1)] | None = Field(
+    top_n: PositiveJsonInt | None = Field(
         None, description="Return only the best N; omitted returns every document."
     )
     return_documents: StrictBool = False
     truncate: Literal["none", "start", "end"] | None = Field(
         None, description='Omitted: the server default (setting, default "end").'
     )
-    max_tokens_per_document: Annotated[StrictInt, Field(ge=1)] | None = None
+    max_tokens_per_document: PositiveJsonInt | None = None
     metadata: dict[str, MetadataValue] | None = Field(
         None,
         description=f"Logged with the request, not echoed. At most {MAX_METADATA_KEYS} keys of "
@@ -164,7 +199,7 @@ class RerankRequest(BaseModel):
         description="Cohere v1: for object documents, the keys whose string values are scored, joined "
         "in this order (objects then need no `text`). Omitted: `title` and `text`.",
     )
-    max_chunks_per_doc: Annotated[StrictInt, Field(ge=1, le=MAX_CHUNKS_PER_DOC)] | None = Field(
+    max_chunks_per_doc: ChunksPerDoc | None = Field(
         None, description="Cohere v1: the same long-document chunking as `extra_body.max_chunks_per_doc`."
     )
     extra_body: ExtraBody | None = Field(
@@ -203,8 +238,10 @@ class RerankRequest(BaseModel):
     @field_validator("query")
     @classmethod
     def _query_has_text(cls, query: str) -> str:
-        if not query.strip():
-            raise ValueError("must contain a non-whitespace character")
+        if not _VISIBLE.search(query):
+            raise ValueError(
+                "must contain a visible character (not only whitespace, control or zero-width ones)"
+            )
         return query
 
     @field_validator("metadata")

@@ -37,8 +37,11 @@ def error_of(response: Any, status: int) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("body", "param", "fragment"),
     [
-        ({**GOOD, "query": ""}, "query", "non-whitespace"),
-        ({**GOOD, "query": " \n\t"}, "query", "non-whitespace"),
+        ({**GOOD, "query": ""}, "query", "must contain a visible character"),
+        ({**GOOD, "query": " \n\t"}, "query", "must contain a visible character"),
+        ({**GOOD, "query": "\u200b"}, "query", "must contain a visible character"),
+        ({**GOOD, "query": "\u0000"}, "query", "must contain a visible character"),
+        ({**GOOD, "query": "\u00ad \u200d\ufeff"}, "query", "must contain a visible character"),
         ({**GOOD, "query": None}, "query", "must be a string"),
         ({**GOOD, "query": 5}, "query", "must be a string"),
         ({"model": "default", "documents": ["a"]}, "query", "required"),

@@ -63,7 +63,8 @@ ROWS: list[Hostile] = [
         "boolean",
     ),
     Hostile("top-n-bool", "wrong type", body(top_n=True), 400, param="top_n", fragment="integer"),
-    Hostile("top-n-float", "wrong type", body(top_n=2.0), 400, param="top_n", fragment="integer"),
+    Hostile("top-n-float", "wrong type", body(top_n=2.5), 400, param="top_n", fragment="integer"),
+    Hostile("top-n-integral-float", "integral float: accepted", body(top_n=1.0), 200, results=1),
     Hostile("body-array", "wrong type", b"[1, 2]", 400, fragment="must be a JSON object"),
     # --- Nulls ------------------------------------------------------------------------------
     Hostile("body-null", "null", b"null", 400, fragment="must be a JSON object"),
@@ -201,6 +202,30 @@ ROWS: list[Hostile] = [
         "nul-char", "Unicode: accepted", body(query="q\u0000", documents=["a\u0000b"]), 200, None, results=1
     ),
     Hostile(
+        "surrogate-rank-field",
+        "lone surrogate",
+        b'{"model": "default", "query": "q", "documents": [{"text": "a"}], "rank_fields": ["\\ud800"]}',
+        400,
+        param="rank_fields[0]",
+        fragment="unpaired UTF-16 surrogate",
+    ),
+    Hostile(
+        "query-zero-width", "invisible query", body(query="\u200b"), 400, param="query", fragment="visible"
+    ),
+    Hostile("query-nul", "invisible query", body(query="\u0000"), 400, param="query", fragment="visible"),
+    Hostile(
+        "query-soft-hyphen", "invisible query", body(query="\u00ad"), 400, param="query", fragment="visible"
+    ),
+    Hostile(
+        "query-invisible-v2",
+        "invisible query",
+        body(query="\u200b\u2060"),
+        400,
+        param="query",
+        fragment="visible",
+        path="/v2/rerank",
+    ),
+    Hostile(
         "emoji-rtl",
         "Unicode: accepted",
         body(query="\U0001f680 \u202e", documents=["\u0000", "é"]),
@@ -269,6 +294,17 @@ ROWS: list[Hostile] = [
         200,
         None,
         results=1,
+    ),
+    Hostile(
+        "deep-955-document-extra",
+        "deep JSON: too deep to echo",
+        # Spliced as text: json.loads of 955 levels would exceed the test's own stack here.
+        body(return_documents=True, documents=[{"text": "a", "tree": "TREE"}]).replace(
+            b'"TREE"', nested(955).encode()
+        ),
+        400,
+        param="documents[0].tree",
+        fragment="nested more than 512 levels",
     ),
     # --- Duplicate keys: the last one wins, as in JSON.parse ---------------------------------
     Hostile(
@@ -418,6 +454,41 @@ ROWS: list[Hostile] = [
     ),
     # --- Content type -----------------------------------------------------------------------
     Hostile("no-content-type", "content type", body(), 415, "unsupported_media_type", headers=dict(AUTH)),
+    Hostile(
+        "no-content-type-tei",
+        "content type",
+        b'{"query": "q", "texts": ["a"]}',
+        415,
+        "unsupported_media_type",
+        path="/rerank",
+        headers=dict(AUTH),
+    ),
+    # --- The key is checked before the body is judged -----------------------------------------
+    Hostile(
+        "bad-json-no-key",
+        "key before body",
+        b"{not json",
+        401,
+        "authentication_error",
+        headers={"Content-Type": "application/json"},
+    ),
+    Hostile(
+        "bad-json-no-key-v2",
+        "key before body",
+        b"{not json",
+        401,
+        "authentication_error",
+        path="/v2/rerank",
+        headers={"Content-Type": "application/json"},
+    ),
+    Hostile(
+        "invalid-body-no-key",
+        "key before body",
+        body(top_n="x"),
+        401,
+        "authentication_error",
+        headers={"Content-Type": "application/json"},
+    ),
     Hostile(
         "form-content-type",
         "content type",

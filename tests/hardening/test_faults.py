@@ -67,6 +67,7 @@ def handler_env(
         "RERANK_S3_MAX_ATTEMPTS": "2",
         "RERANK_S3_RETRY_BASE_SECONDS": "0",
         "RERANK_S3_TIMEOUT_SECONDS": "2",
+        "RERANK_MODEL_RETRY_SECONDS": "0",  # no backoff: the request after the store is back loads
     }.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
@@ -161,18 +162,24 @@ def test_corrupt_model_files_are_503_leave_the_folder_alone_and_heal(
     corrupt(model_copy, graph)
     before = snapshot(model_copy)
     settings = hardened_settings.model_copy(
-        update={"models": {"tiny-ce": str(model_copy), "minilm": str(default_model_dir)}, "aliases": {}}
+        update={
+            "models": {"tiny-ce": str(model_copy), "minilm": str(default_model_dir)},
+            "aliases": {},
+            "model_retry_seconds": 0.5,
+        }
     )
     with TestClient(create_app(settings)) as client:
-        for _ in range(2):  # failures are not cached: each request checks again
+        for _ in range(2):  # the second is answered from the failure, within its retry window
             response = client.post("/v1/rerank", json={**SMALL, "model": "tiny-ce"}, headers=AUTH)
             assert response.status_code == 503, response.text
+            assert response.headers["retry-after"] == "1"
             error = response.json()["error"]
             assert error["type"] == "model_unavailable" and fragment in error["message"]
             assert str(model_copy.parent) not in response.text
         assert snapshot(model_copy) == before  # nothing written, nothing half-loaded
         assert client.post("/v1/rerank", json={**SMALL, "model": "minilm"}, headers=AUTH).status_code == 200
         (model_copy / graph).write_bytes(pristine)
+        time.sleep(0.6)  # past the retry window: the next request loads the model again
         healed = client.post("/v1/rerank", json={**SMALL, "model": "tiny-ce"}, headers=AUTH)
         assert healed.status_code == 200, healed.text
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 
 from reranker.api.limiter import ScoringLimiter
 from reranker.api.metering import MeteredLimiter
+from reranker.config import Settings
 from reranker.metrics.recorder import LATENCY_BUCKETS, Histogram, MetricsRecorder
+from reranker.registry import ModelRegistry
 from reranker.types import RerankRequest, RerankResponse, RerankResult, Usage
 
 
@@ -54,9 +57,10 @@ def _response(model: str, tokens: int) -> RerankResponse:
     )
 
 
-def test_metered_limiter_counts_pairs_tokens_and_the_queue() -> None:
+def test_metered_limiter_counts_pairs_tokens_and_the_queue(tiny_cross_encoder_dir: Path) -> None:
     recorder = MetricsRecorder(keep_events=True)
-    limiter = MeteredLimiter(ScoringLimiter(max_concurrency=1, max_queue=4), recorder, max_concurrency=1)
+    settings = Settings(models={"m": str(tiny_cross_encoder_dir)}, max_concurrency=1, max_queue=4)
+    limiter = MeteredLimiter(ScoringLimiter(settings, ModelRegistry(settings)), recorder, max_concurrency=1)
     release = threading.Event()
     request = RerankRequest(model="m", query="q", documents=["a", "b", "c"])
 

@@ -125,11 +125,12 @@ def test_a_corrupted_object_is_503_then_a_fixed_one_serves(
 ) -> None:
     key = f"{published_uri.split('/', 3)[3]}/tokenizer.json"
     moto_client.put_object(Bucket=bucket, Key=key, Body=b'{"tampered": true}')
-    with app_client(moto_endpoint, cache_dir, {"tiny-ce": published_uri}) as client:
+    # No retry window (the registry's backoff after a failure, tested in tests/hardening).
+    with app_client(moto_endpoint, cache_dir, {"tiny-ce": published_uri}, model_retry_seconds=0.0) as client:
         error = error_of(rerank(client, "tiny-ce"))
         assert error["message"] == "model 'tiny-ce' file 'tokenizer.json' fails its sha256 check"
         assert cache_entries(cache_dir) == []
-        # Failures are not cached: once the object is right again, the next request loads it.
+        # Once the object is right again, the next request loads it.
         publish_model(model_dir, f"s3://{bucket}/{ROOT}", moto_client, force=True)
         assert rerank(client, "tiny-ce").status_code == 200
 

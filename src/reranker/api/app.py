@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -15,6 +14,7 @@ from reranker.api.errors import install_error_handlers
 from reranker.api.limiter import ScoringLimiter
 from reranker.api.metering import install_metrics
 from reranker.api.middleware import RequestContextMiddleware
+from reranker.api.openapi import install_openapi
 from reranker.api.routes import router
 from reranker.config import Settings, get_settings
 from reranker.errors import ConfigurationError
@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         settings.user_hash_salt.get_secret_value().encode() if settings.user_hash_salt else None
     )
     app.state.service = RerankService(registry, settings)
-    app.state.limiter = ScoringLimiter(settings.max_concurrency, settings.max_queue)
+    app.state.limiter = ScoringLimiter(settings, registry)
     app.include_router(router)
     app.include_router(compat_router)
     install_error_handlers(app)
@@ -68,25 +68,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, settings=settings, limiter=app.state.limiter)
     install_metrics(app, settings)  # last: its middleware is outermost, so it counts 413s too
-    _drop_unused_422(app)
+    install_openapi(app, settings)
     return app
-
-
-def _drop_unused_422(app: FastAPI) -> None:
-    """Make /openapi.json stop declaring FastAPI's 422: every validation error here is a 400."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = build()
-            for operations in schema.get("paths", {}).values():
-                for operation in operations.values():
-                    operation.get("responses", {}).pop("422", None)
-            for name in ("HTTPValidationError", "ValidationError"):
-                schema.get("components", {}).get("schemas", {}).pop(name, None)
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

@@ -8,6 +8,7 @@ or a bucket: unexpected errors are logged with their traceback and answered gene
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Sequence
@@ -18,7 +19,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from reranker.errors import Overloaded, RerankError, Unauthorized
+from reranker.api.auth import check_bearer
+from reranker.api.headers import SECURITY_HEADERS, new_request_id
+from reranker.errors import RerankError, Unauthorized
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +36,8 @@ _MESSAGES: dict[str, str] = {
     "extra_forbidden": "is not a known field",
 }
 _DOCUMENT_ITEM = re.compile(r"^documents\[\d+\]$")
+# Routes that need no key (everything else is guarded by require_api_key).
+PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 _STATUS_TYPES = {404: "not_found", 405: "method_not_allowed", 415: "unsupported_media_type"}
 # FastAPI answers a body that json.loads cannot take (bad UTF-8, nesting past the recursion
 # limit, an integer over 4300 digits) with this fixed detail; it gets a message that says what to fix.
@@ -43,6 +48,25 @@ UNPARSABLE_BODY = (
 )
 
 
+def error_payload(type_: str, message: str, param: str | None = None) -> dict[str, Any]:
+    """Return the spec's error body: {"error": {"type", "message"[, "param"]}}.
+
+    A message or param quoting what the client sent is made UTF-8-safe (an unpaired surrogate
+    becomes its escape), so rendering an error can never fail in turn.
+    """
+    body: dict[str, Any] = {"type": type_, "message": _sendable(message)}
+    if param is not None:
+        body["param"] = _sendable(param)
+    # `detail` repeats the message for clients that read FastAPI's field (the Jina integrations).
+    return {"error": body, "detail": body["message"]}
+
+
+def _sendable(text: str) -> str:
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def error_response(
     status: int,
     type_: str,
@@ -50,10 +74,44 @@ def error_response(
     param: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {"type": type_, "message": message}
-    if param is not None:
-        body["param"] = param
-    return JSONResponse({"error": body, "detail": message}, status_code=status, headers=headers)
+    return JSONResponse(error_payload(type_, message, param), status_code=status, headers=headers)
+
+
+def rerank_error_response(exc: RerankError) -> JSONResponse:
+    """Return the answer to a RerankError, with Retry-After or WWW-Authenticate when it calls for one."""
+    headers: dict[str, str] = {}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = "Bearer"
+    return error_response(exc.status, exc.type, exc.message, exc.param, headers)
+
+
+def internal_error_response(request_id: str) -> JSONResponse:
+    """Return the fixed 500 answer; the details go to the log only."""
+    return error_response(
+        500, "internal_error", f"internal error; quote request id {request_id} when reporting it"
+    )
+
+
+def raw_error(
+    status: int, reason: str, type_: str, message: str, extra: Sequence[tuple[bytes, bytes]] = ()
+) -> bytes:
+    """Return a whole HTTP/1.1 error response as bytes, for answers written below the ASGI app.
+
+    The connection closes after it; it carries the security headers of every other answer.
+    """
+    body = json.dumps(error_payload(type_, message)).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+        (b"x-request-id", new_request_id().encode()),
+        *SECURITY_HEADERS,
+        *extra,
+    ]
+    head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+    return f"HTTP/1.1 {status} {reason}\r\n".encode() + head + b"\r\n" + body
 
 
 def param_from_loc(loc: Sequence[int | str]) -> str:
@@ -101,7 +159,26 @@ def _plain(pydantic_message: str) -> str:
     return message
 
 
+def _refused_key(request: Request) -> JSONResponse | None:
+    """Return the 401 for a request to a guarded route without a valid key, else None.
+
+    FastAPI parses and validates the body before it runs the key check, so a malformed body
+    would otherwise be judged (400, 415) before its sender's key.
+    """
+    if request.url.path in PUBLIC_PATHS:
+        return None
+    state = request.app.state
+    try:
+        check_bearer(request.headers.get("authorization"), state.settings, state.api_keys)
+    except Unauthorized as exc:
+        return rerank_error_response(exc)
+    return None
+
+
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    refused = _refused_key(request)
+    if refused is not None:
+        return refused
     content_type = request.headers.get("content-type", "")
     errors = list(exc.errors())
     # FastAPI hands the raw bytes on, unparsed, when the Content-Type is missing or not JSON.
@@ -121,33 +198,35 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 
 async def _rerank_error(request: Request, exc: RerankError) -> JSONResponse:
-    headers: dict[str, str] = {}
-    if isinstance(exc, Overloaded):
-        headers["Retry-After"] = str(exc.retry_after)
-    if isinstance(exc, Unauthorized):
-        headers["WWW-Authenticate"] = "Bearer"
-    if exc.status >= 500:
+    if exc.status >= 500 and exc.type == "internal_error":
         logger.error("request failed", exc_info=exc, extra={"error_type": exc.type})
-    return error_response(exc.status, exc.type, exc.message, exc.param, headers)
+    elif exc.status >= 500:
+        # Expected unavailability (store down, deadline): the reason, without a traceback.
+        logger.warning("request not served", extra={"error_type": exc.type, "error": exc.message})
+    return rerank_error_response(exc)
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400 and exc.detail == _FASTAPI_PARSE_ERROR:
+        refused = _refused_key(request)
+        if refused is not None:
+            return refused
     type_ = _STATUS_TYPES.get(exc.status_code, "invalid_request")
     message = {404: f"no route {request.url.path}", 405: f"{request.method} is not allowed here"}
     detail = UNPARSABLE_BODY if exc.detail == _FASTAPI_PARSE_ERROR else str(exc.detail)
-    return error_response(exc.status_code, type_, message.get(exc.status_code, detail))
+    return error_response(
+        exc.status_code, type_, message.get(exc.status_code, detail), headers=dict(exc.headers or {})
+    )
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    # Starlette answers this one outside every middleware, so the request id is added here.
+    # Only reached for a failure inside the request middleware itself (which answers every
+    # other one, with its headers); Starlette answers this outside it, so the id is added here.
     request_id = getattr(request.state, "request_id", "")
     logger.error("unexpected error", exc_info=exc, extra={"request_id": request_id})
-    return error_response(
-        500,
-        "internal_error",
-        f"internal error; quote request id {request_id} when reporting it",
-        headers={"X-Request-Id": request_id},
-    )
+    response = internal_error_response(request_id)
+    response.headers["X-Request-Id"] = request_id
+    return response
 
 
 def install_error_handlers(app: FastAPI) -> None:

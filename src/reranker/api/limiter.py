@@ -1,41 +1,89 @@
-"""Bounded concurrency for CPU-bound scoring.
+"""Admission of scoring work: by requests and by estimated tokens, with a deadline each.
 
 Scoring runs in worker threads so the event loop stays free (`/health` answers during a
-batch). At most `max_concurrency` jobs run and `max_queue` wait; past that the request is
-refused with 429 at once, instead of queueing without bound.
+batch). Before a request waits for one of the `max_concurrency` slots, its model is loaded
+(outside any slot, see `ModelRegistry`) and its cost estimated (`reranker.cost`): it is
+refused with 429 at once when `max_concurrency + max_queue` requests are already admitted or
+when its tokens would take the admitted work past `max_queued_tokens` (a request larger than
+that runs only when nothing else is admitted). Each admitted request has a deadline: past it,
+waiting ends with 503 and scoring stops before its next batch.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
 
 import anyio.to_thread
 
+from reranker.config import Settings
+from reranker.cost import estimate_tokens
+from reranker.deadline import Deadline, run_within
 from reranker.errors import Overloaded
+from reranker.registry import ModelRegistry
+from reranker.types import RerankRequest, RerankResponse
 
-P = ParamSpec("P")
-T = TypeVar("T")
+Rerank = Callable[[RerankRequest, str], RerankResponse]
 
 
 class ScoringLimiter:
-    def __init__(self, max_concurrency: int, max_queue: int) -> None:
-        self._max_admitted = max_concurrency + max_queue
+    def __init__(self, settings: Settings, registry: ModelRegistry) -> None:
+        self._settings = settings
+        self._registry = registry
+        self._max_admitted = settings.max_concurrency + settings.max_queue
+        self._max_tokens = settings.max_queued_tokens
         self._admitted = 0
-        self._running = asyncio.Semaphore(max_concurrency)
+        self._tokens = 0
+        self._running = asyncio.Semaphore(settings.max_concurrency)
 
     @property
     def admitted(self) -> int:
         return self._admitted
 
-    async def run(self, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Return func(*args) computed in a worker thread, or raise Overloaded when full."""
-        if self._admitted >= self._max_admitted:
-            raise Overloaded("too many requests in flight; retry shortly", retry_after=1)
+    @property
+    def admitted_tokens(self) -> int:
+        return self._tokens
+
+    def check_room(self) -> None:
+        """Raise Overloaded when no request at all would be admitted now (checked before parsing)."""
+        self._admit(1)
+
+    async def run(self, rerank: Rerank, body: RerankRequest, request_id: str) -> RerankResponse:
+        """Return rerank(body, request_id) computed in a worker thread within the deadline.
+
+        Raises Overloaded (429) when it cannot be admitted, DeadlineExceeded (503) past the
+        deadline, ModelUnavailable (503) when the model cannot be loaded in time.
+        """
+        deadline = Deadline(self._settings.request_timeout_seconds)
+        scorer = await self._registry.aget(body.model, timeout=deadline.remaining())
+        cost = estimate_tokens(body, scorer.manifest.max_length, self._settings)
+        self._admit(cost)
         self._admitted += 1
+        self._tokens += cost
         try:
-            async with self._running:
-                return await anyio.to_thread.run_sync(lambda: func(*args, **kwargs))
+            try:
+                await asyncio.wait_for(self._running.acquire(), deadline.remaining())
+            except TimeoutError:
+                raise deadline.exceeded() from None
+            try:
+                return await anyio.to_thread.run_sync(
+                    run_within, deadline, rerank, body, request_id, abandon_on_cancel=True
+                )
+            except asyncio.CancelledError:
+                deadline.cancel()  # shutdown: the abandoned thread stops before its next batch
+                raise
+            finally:
+                self._running.release()
         finally:
             self._admitted -= 1
+            self._tokens -= cost
+
+    def _admit(self, cost: int) -> None:
+        if self._admitted >= self._max_admitted:
+            raise Overloaded("too many requests in flight; retry shortly", retry_after=1)
+        if self._tokens and self._tokens + cost > self._max_tokens:
+            raise Overloaded(
+                f"the server holds about {self._tokens} tokens of work (at most {self._max_tokens} at "
+                "once); retry shortly, or send fewer or shorter documents",
+                retry_after=1,
+            )

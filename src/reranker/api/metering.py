@@ -8,13 +8,12 @@ tokens and the queue, and GET /metrics unless RERANK_METRICS=off.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from reranker.api.limiter import ScoringLimiter
+from reranker.api.limiter import Rerank, ScoringLimiter
 from reranker.config import Settings
 from reranker.metrics.prometheus import metrics_router
 from reranker.metrics.recorder import UNMATCHED_ROUTE, MetricsRecorder
@@ -86,14 +85,16 @@ class MeteredLimiter:
         """Jobs admitted but waiting for one of the `max_concurrency` workers."""
         return max(0, self._limiter.admitted - self._max_concurrency)
 
-    async def run(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    def check_room(self) -> None:
+        self._limiter.check_room()
+
+    async def run(self, rerank: Rerank, body: RerankRequest, request_id: str) -> RerankResponse:
+        """Return the limiter's answer, counting its pairs, tokens and the queue it waited in."""
         queue_depth = self.queue_depth
-        result = await self._limiter.run(func, *args, **kwargs)
-        body = args[0] if args else None
-        if isinstance(result, RerankResponse) and isinstance(body, RerankRequest):
-            self._recorder.record_scoring(
-                result.model, len(body.documents), result.usage.prompt_tokens, queue_depth
-            )
+        result = await self._limiter.run(rerank, body, request_id)
+        self._recorder.record_scoring(
+            result.model, len(body.documents), result.usage.prompt_tokens, queue_depth
+        )
         return result
 
 

@@ -1,61 +1,131 @@
-"""Per-request plumbing as plain ASGI: request id, body-size cap, security headers.
+"""Per-request plumbing as plain ASGI: request id, body cap and read deadline, early 429,
+security headers, one log line per request, and an answer in the spec's shape for anything
+that escapes the routes (a bug: 500; server shutdown past its grace period: 503).
 
-The body cap is enforced while the body streams in, before any parsing, so an oversized
-request costs at most `max_body_bytes` of memory and gets 413.
+The body cap and deadline are enforced while the body streams in, before any parsing, so an
+oversized or trickled request costs at most `max_body_bytes` of memory and
+`body_timeout_seconds` of a connection, and gets 413 or 408.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from ulid import ULID
 
-from reranker.api.errors import error_response
+from reranker.api.errors import error_response, internal_error_response, rerank_error_response
+from reranker.api.headers import SECURITY_HEADERS, new_request_id
+from reranker.api.limiter import ScoringLimiter
+from reranker.config import Settings
+from reranker.errors import Overloaded, RequestTimeout, ShuttingDown
 
-SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"cache-control", b"no-store"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"x-frame-options", b"DENY"),
-]
+logger = logging.getLogger(__name__)
+
+SCORING_PATHS = frozenset({"/v1/rerank", "/v2/rerank", "/rerank"})
+_CLOSE = {"Connection": "close"}
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, limiter: ScoringLimiter) -> None:
         self.app = app
-        self.max_body_bytes = max_body_bytes
+        self.max_body_bytes = settings.max_body_bytes
+        self.body_timeout = settings.body_timeout_seconds
+        self.max_header_bytes = settings.max_header_bytes
+        self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = f"rerank_{ULID()}"
+        request_id = new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         id_header = (b"x-request-id", request_id.encode())
+        started = time.perf_counter()
+        status = 0
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 message["headers"] = [*message.get("headers", []), id_header, *SECURITY_HEADERS]
             await send(message)
 
+        try:
+            await self._handle(scope, receive, send_with_headers)
+        except asyncio.CancelledError:
+            # uvicorn cancels what is still running when its graceful shutdown period ends.
+            if status:
+                raise
+            state = scope["app"].state if "app" in scope else None
+            if state is not None:
+                state.cut_off = getattr(state, "cut_off", 0) + 1
+            error = ShuttingDown("the server shut down before it could answer; retry the request")
+            response = rerank_error_response(error)
+            response.headers.update(_CLOSE)
+            await response(scope, receive, send_with_headers)
+        except Exception as exc:
+            logger.error("unexpected error", exc_info=exc, extra={"request_id": request_id})
+            if status:
+                raise  # the answer has begun: the connection is closed instead
+            await internal_error_response(request_id)(scope, receive, send_with_headers)
+        finally:
+            logger.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "method": scope.get("method"),
+                    "path": scope.get("path"),
+                    "status": status or None,
+                    "seconds": round(time.perf_counter() - started, 4),
+                },
+            )
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if _head_bytes(scope) > self.max_header_bytes:
+            # h11 caps only a head that arrives in pieces; one that came whole is measured here.
+            too_big = f"the request line and headers are larger than {self.max_header_bytes} bytes"
+            await error_response(431, "invalid_request", too_big, headers=_CLOSE)(scope, receive, send)
+            return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_body_bytes:
-            await self._too_large(scope, receive, send_with_headers)
+            await self._too_large()(scope, receive, send)
             return
         chunks: list[bytes] = []  # joined once at the end: `body +=` would copy O(n^2) bytes
         size = 0
         more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            chunks.append(chunk)
-            size += len(chunk)
-            more = message.get("more_body", False)
-            if size > self.max_body_bytes:
-                await self._too_large(scope, receive, send_with_headers)
-                return
+        try:
+            async with asyncio.timeout(self.body_timeout):
+                while more:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return
+                    chunk = message.get("body", b"")
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    more = message.get("more_body", False)
+                    if size > self.max_body_bytes:
+                        await self._too_large()(scope, receive, send)
+                        return
+        except TimeoutError:
+            timeout = RequestTimeout(
+                f"the request body did not arrive within {self.body_timeout:g} s; send it faster"
+            )
+            late = rerank_error_response(timeout)
+            late.headers.update(_CLOSE)
+            await late(scope, receive, send)
+            return
         body = b"".join(chunks)
+        if scope["method"] == "POST" and scope["path"] in SCORING_PATHS:
+            try:
+                self.limiter.check_room()
+            except Overloaded as full:
+                # Refused before the body is parsed: under overload, a 429 costs next to nothing
+                # (the body is read, unparsed, so the connection stays usable).
+                await rerank_error_response(full)(scope, receive, send)
+                return
 
         replayed = False
 
@@ -66,15 +136,20 @@ class RequestContextMiddleware:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        await self.app(scope, replay, send_with_headers)
+        await self.app(scope, replay, send)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(
+    def _too_large(self) -> Response:
+        return error_response(
             413,
             "payload_too_large",
             f"request body is larger than {self.max_body_bytes} bytes",
         )
-        await response(scope, receive, send)
+
+
+def _head_bytes(scope: Scope) -> int:
+    """Return about how many bytes the request line and headers took on the wire."""
+    line = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") + 16
+    return line + sum(len(name) + len(value) + 4 for name, value in scope.get("headers", []))
 
 
 def _content_length(scope: Scope) -> int | None:

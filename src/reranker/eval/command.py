@@ -142,7 +142,9 @@ def add_eval_command(commands: Any) -> None:
         "--gate fails, or 2 on bad input.",
     )
     run.add_argument("dataset", type=Path, help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")
-    run.add_argument("--split", default="test")
+    run.add_argument(
+        "--split", default="test", help="qrels split to evaluate: qrels/<split>.tsv (default: %(default)s)"
+    )
     run.add_argument(
         "--model",
         default="default",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +11,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from reranker.config import Providers
+from reranker.deadline import check_deadline
 from reranker.errors import ConfigurationError, ModelUnavailable
 from reranker.scoring.batching import pad_batch, plan_batches
 from reranker.scoring.tokenize import Encoded
@@ -74,11 +75,15 @@ class OnnxModel:
         self.provider = session.get_providers()[0]
         self.variant = variant
 
-    def run(self, rows: Sequence[Encoded]) -> FloatArray:
-        """Return the output row of each input row, in input order."""
+    def run(self, rows: Sequence[Encoded], check: Callable[[], None] = check_deadline) -> FloatArray:
+        """Return the output row of each input row, in input order.
+
+        `check` runs before each batch; it raises to stop (the request's deadline passed).
+        """
         batches = plan_batches([len(r) for r in rows], self._token_budget, self._max_batch_size)
         result: FloatArray | None = None
         for batch in batches:
+            check()
             input_ids, attention_mask, token_type_ids = pad_batch([rows[i] for i in batch], self._pad_id)
             feed = {"input_ids": input_ids, "attention_mask": attention_mask}
             if "token_type_ids" in self._input_names:

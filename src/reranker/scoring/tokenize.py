@@ -54,6 +54,27 @@ class _Frame:
         return Encoded(ids=ids, type_ids=type_ids)
 
 
+# Characters read per token of budget before tokenizing (prose runs at 4-5 per WordPiece token).
+CUT_CHARS_PER_TOKEN = 8
+# How far back from the cut a whitespace is looked for, so that no word is split.
+_CUT_SLACK = 64
+
+
+def cut_text(text: str, limit: int, truncate: Truncate) -> str:
+    """Return about `limit` characters of `text` cut at a space: its start, its end under "start"."""
+    if len(text) <= limit:
+        return text
+    if truncate == "start":
+        tail = text[len(text) - limit :]
+        space = next((i for i, c in enumerate(tail[:_CUT_SLACK]) if c.isspace()), 0)
+        return tail[space:]
+    head = text[:limit]
+    for back in range(len(head) - 1, max(-1, len(head) - 1 - _CUT_SLACK), -1):
+        if head[back].isspace():
+            return head[:back]
+    return head
+
+
 def load_tokenizer(path: str) -> Tokenizer:
     """Return the fast tokenizer saved at export, with its own truncation and padding off."""
     try:
@@ -209,11 +230,45 @@ class TextEncoder:
         truncate: Truncate,
         max_tokens_per_document: int | None,
     ) -> list[list[int]]:
-        encodings = self._tokenizer.encode_batch(list(documents), add_special_tokens=False)
+        budget = min(fit, max_tokens_per_document) if max_tokens_per_document else fit
+        # Under "none" a document too long must be measured in full, to say how long it is.
+        encoded = (
+            self._encode_all(documents)
+            if truncate == "none"
+            else self._encode_cut(documents, budget, truncate)
+        )
         return [
-            cut(list(encoding.ids), fit, truncate, max_tokens_per_document, index)
-            for index, encoding in enumerate(encodings)
+            cut(list(ids), fit, truncate, max_tokens_per_document, index) for index, ids in enumerate(encoded)
         ]
+
+    def _encode_all(self, texts: Sequence[str]) -> list[list[int]]:
+        return [
+            encoding.ids for encoding in self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        ]
+
+    def _encode_cut(self, texts: Sequence[str], budget: int, truncate: Truncate) -> list[list[int]]:
+        """Return each text's ids, tokenizing only the part of a long text its budget can use.
+
+        A text is first cut to `budget x CUT_CHARS_PER_TOKEN` characters on the side that is
+        kept, at a whitespace; if that part holds fewer than `budget` tokens, the cut is made 4x
+        longer and tried again. The `budget` tokens kept are then those of the whole text, and a
+        100,000-character document costs about what its budget allows.
+        """
+        result: list[list[int]] = [[] for _ in texts]
+        pending = list(range(len(texts)))
+        limit = budget * CUT_CHARS_PER_TOKEN
+        while pending:
+            parts = [cut_text(texts[i], limit, truncate) for i in pending]
+            encodings = self._tokenizer.encode_batch(parts, add_special_tokens=False)
+            again: list[int] = []
+            for index, part, encoding in zip(pending, parts, encodings, strict=True):
+                if len(part) == len(texts[index]) or len(encoding.ids) >= budget:
+                    result[index] = encoding.ids
+                else:
+                    again.append(index)
+            pending = again
+            limit *= 4
+        return result
 
     def _document_windows(
         self,

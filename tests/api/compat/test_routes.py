@@ -148,7 +148,57 @@ def test_formats_without_a_model_need_a_default(api_settings: Settings) -> None:
 
 
 def test_openapi_documents_the_compat_routes(client: TestClient) -> None:
-    paths = client.get("/openapi.json").json()["paths"]
+    document = client.get("/openapi.json").json()
+    paths = document["paths"]
     assert "/v2/rerank" in paths
     schema = paths["/rerank"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    assert [option["title"] for option in schema["oneOf"]] == ["TeiRequest", "InfinityRequest"]
+    options = [resolve(document, option["$ref"]) for option in schema["anyOf"]]
+    assert [option["title"] for option in options] == ["TeiRequest", "InfinityRequest"]
+    answer = paths["/rerank"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    infinity = resolve(document, answer["oneOf"][1]["$ref"])
+    assert infinity["properties"]["results"]["items"] == {"$ref": "#/components/schemas/InfinityResult"}
+
+
+def resolve(document: dict[str, Any], ref: str) -> Any:
+    """Return what a local $ref points at; KeyError when it points nowhere."""
+    assert ref.startswith("#/"), ref
+    node: Any = document
+    for part in ref[2:].split("/"):
+        node = node[part]
+    return node
+
+
+def refs(node: Any) -> list[str]:
+    """Return every $ref in a JSON document."""
+    if isinstance(node, dict):
+        found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return found + [ref for value in node.values() for ref in refs(value)]
+    if isinstance(node, list):
+        return [ref for value in node for ref in refs(value)]
+    return []
+
+
+def test_every_ref_in_the_openapi_document_resolves(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+    found = refs(document)
+    assert "#/components/schemas/Usage" in found and "#/components/schemas/InfinityResult" in found
+    for ref in found:
+        resolve(document, ref)
+
+
+def test_request_schemas_carry_the_deployment_limits(api_settings: Settings) -> None:
+    limits = {"max_documents": 7, "max_query_chars": 50, "max_document_chars": 300}
+    with TestClient(create_app(api_settings.model_copy(update=limits))) as client:
+        schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    for name, documents in (
+        ("RerankRequest", "documents"),
+        ("CohereV2Request", "documents"),
+        ("TeiRequest", "texts"),
+        ("InfinityRequest", "documents"),
+    ):
+        properties = schemas[name]["properties"]
+        assert properties["query"]["maxLength"] == 50, name
+        assert properties[documents]["maxItems"] == 7 and properties[documents]["minItems"] == 1, name
+        strings = [properties[documents]["items"], *properties[documents]["items"].get("anyOf", [])]
+        assert [s["maxLength"] for s in strings if s.get("type") == "string"] == [300], name
+    assert schemas["DocumentObject"]["properties"]["text"]["maxLength"] == 300

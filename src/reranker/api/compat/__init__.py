@@ -1,1 +1,2 @@
-"""Drop-in wire formats of other rerank APIs (Cohere v2, TEI, Infinity), each mapped onto RerankService."""
+"""Drop-in wire formats of other rerank APIs (Cohere, Voyage, Mixedbread, TEI, Infinity, vLLM), each
+mapped onto RerankService."""

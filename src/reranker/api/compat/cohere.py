@@ -10,7 +10,7 @@ only as `{"mode": "disabled"}` and `"enabled"` is a 400 that says so.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -28,7 +28,7 @@ from pydantic import (
 from reranker.api.auth import require_api_key
 from reranker.api.compat.common import rerank_request, run_rerank
 from reranker.api.routes import ERRORS
-from reranker.types import MAX_CHUNKS_PER_DOC, RerankResponse
+from reranker.types import VISIBLE_PATTERN, ChunksPerDoc, JsonInt, PositiveJsonInt, RerankResponse
 
 RENAMES = {"max_tokens_per_document": "max_tokens_per_doc"}
 
@@ -59,24 +59,25 @@ class CohereV2Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: StrictStr = Field(
-        description="Model name, alias or deployment id (Cohere's names are not served)."
+        min_length=1,
+        max_length=128,
+        description="Model name, alias or deployment id (Cohere's names are not served).",
     )
-    query: StrictStr
+    query: StrictStr = Field(json_schema_extra={"pattern": VISIBLE_PATTERN})
     documents: list[StrictStr | dict[str, Any]] = Field(
-        description="Strings (v2). Objects are accepted as on /v1/rerank, for older SDKs."
+        min_length=1,
+        description="Strings (v2). Objects are accepted as on /v1/rerank, for older SDKs.",
     )
-    top_n: Annotated[StrictInt, Field(ge=1)] | None = None
-    max_tokens_per_doc: Annotated[StrictInt, Field(ge=1)] | None = Field(
+    top_n: PositiveJsonInt | None = None
+    max_tokens_per_doc: PositiveJsonInt | None = Field(
         None, description="Tokens of each document considered; never more than fit the model."
     )
-    priority: StrictInt | None = Field(
-        None, description="Accepted and ignored: requests run in arrival order."
-    )
+    priority: JsonInt | None = Field(None, description="Accepted and ignored: requests run in arrival order.")
     return_documents: StrictBool | None = Field(None, description="Older SDKs: echo each document.")
     rank_fields: list[StrictStr] | None = Field(
         None, description="Older SDKs: keys of object documents to score."
     )
-    max_chunks_per_doc: Annotated[StrictInt, Field(ge=1, le=MAX_CHUNKS_PER_DOC)] | None = Field(
+    max_chunks_per_doc: ChunksPerDoc | None = Field(
         None, description="Older SDKs: long-document chunking, as on /v1/rerank."
     )
     relevant_spans: RelevantSpans | None = Field(

@@ -62,7 +62,7 @@ def rerank_request(fields: Mapping[str, Any], renames: Mapping[str, str] | None 
 async def json_object(request: Request) -> dict[str, Any]:
     """Return the body parsed as a JSON object, for routes that pick a format from its keys."""
     content_type = request.headers.get("content-type", "")
-    if content_type and not content_type.lower().startswith("application/json"):
+    if not content_type.lower().startswith("application/json"):
         raise UnsupportedMediaType("send the body as JSON with Content-Type: application/json")
     try:
         payload = json.loads(await request.body())

@@ -10,11 +10,11 @@ vLLM's document objects, and one with it gets Infinity's strings.
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
-from reranker.types import RerankResponse, Usage
+from reranker.types import VISIBLE_PATTERN, PositiveJsonInt, RerankResponse, Usage
 
 UNSPECIFIED_MODEL = "default/not-specified"
 
@@ -24,16 +24,21 @@ class InfinityRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    query: StrictStr
-    documents: list[StrictStr]
+    query: StrictStr = Field(json_schema_extra={"pattern": VISIBLE_PATTERN})
+    documents: list[StrictStr] = Field(min_length=1)
     return_documents: StrictBool | None = Field(
         None, description="Infinity: true/false, documents as strings. Omitted (vLLM): {text} objects."
     )
     raw_scores: StrictBool = Field(
         False, description="The model's raw score instead of the [0, 1] probability."
     )
-    model: StrictStr = Field(UNSPECIFIED_MODEL, description="Omitted: the deployment's default model.")
-    top_n: Annotated[StrictInt, Field(ge=1)] | None = None
+    model: StrictStr = Field(
+        UNSPECIFIED_MODEL,
+        min_length=1,
+        max_length=128,
+        description="Omitted: the deployment's default model.",
+    )
+    top_n: PositiveJsonInt | None = None
 
 
 class InfinityResult(BaseModel):

@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from reranker.api.auth import require_api_key
 from reranker.api.compat import cohere, infinity, mixedbread, tei, voyage
@@ -25,20 +26,31 @@ router.include_router(voyage.router)
 router.include_router(mixedbread.router)
 _STARTED = int(time.time())
 
+# Schemas written into the OpenAPI document by hand (this route reads its body itself), with
+# their nested models as components, so every $ref resolves in the document.
+COMPONENTS: dict[str, Any] = {}
+
+
+def _component(model: type[BaseModel]) -> dict[str, Any]:
+    """Return a $ref to `model`'s schema, registering it and its nested models in COMPONENTS."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    COMPONENTS.update(schema.pop("$defs", {}))
+    COMPONENTS[model.__name__] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
 _BODY_SCHEMA: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
             "application/json": {
-                "schema": {
-                    "oneOf": [
-                        tei.TeiRequest.model_json_schema(),
-                        infinity.InfinityRequest.model_json_schema(),
-                    ]
-                }
+                "schema": {"anyOf": [_component(tei.TeiRequest), _component(infinity.InfinityRequest)]}
             }
         },
     }
+}
+_RESPONSE_SCHEMA: dict[str, Any] = {
+    "oneOf": [{"type": "array", "items": _component(tei.TeiRank)}, _component(infinity.InfinityResponse)]
 }
 
 
@@ -49,16 +61,7 @@ _BODY_SCHEMA: dict[str, Any] = {
         200: {
             "description": "TEI: a list of {index, score[, text]}; "
             "Infinity: {object, results, model, usage, id, created}",
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "oneOf": [
-                            {"type": "array", "items": tei.TeiRank.model_json_schema()},
-                            infinity.InfinityResponse.model_json_schema(),
-                        ]
-                    }
-                }
-            },
+            "content": {"application/json": {"schema": _RESPONSE_SCHEMA}},
         },
     },
     dependencies=[Depends(require_api_key)],

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
-from reranker.types import RerankResponse
+from reranker.types import VISIBLE_PATTERN, RerankResponse
 
 RENAMES = {"documents": "texts"}
 
@@ -21,8 +21,8 @@ class TeiRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    query: StrictStr
-    texts: list[StrictStr] = Field(description="The candidate documents.")
+    query: StrictStr = Field(json_schema_extra={"pattern": VISIBLE_PATTERN})
+    texts: list[StrictStr] = Field(min_length=1, description="The candidate documents.")
     truncate: StrictBool | None = Field(
         None, description="false: reject a text too long for the model. Omitted: the server default."
     )

@@ -1,0 +1,80 @@
+"""The OpenAPI document as served: every $ref resolvable, every request carrying its real limits.
+
+FastAPI writes the schemas of the typed routes; this adds the hand-written schemas of
+`/rerank` (with their nested models), drops FastAPI's unused 422, and writes the limits that
+are settings (documents per request, characters per query and document) into each request
+schema, so that a request valid by the document is one the service accepts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from reranker.api.compat.router import COMPONENTS
+from reranker.config import Settings
+
+# Request schemas and the name of their documents list.
+_REQUESTS = {
+    "RerankRequest": "documents",
+    "CohereV2Request": "documents",
+    "TeiRequest": "texts",
+    "InfinityRequest": "documents",
+}
+
+
+def install_openapi(app: FastAPI, settings: Settings) -> None:
+    """Make `app.openapi()` return the completed document (built once, then cached)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    # Every validation error here is a 400, so FastAPI's 422 is never sent.
+                    operation.get("responses", {}).pop("422", None)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for name in ("HTTPValidationError", "ValidationError"):
+                components.pop(name, None)
+            components.update(COMPONENTS)
+            apply_limits(components, settings)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def apply_limits(components: dict[str, Any], settings: Settings) -> None:
+    """Write the limits that are settings into the request schemas, in place."""
+    for name, documents in _REQUESTS.items():
+        properties = components.get(name, {}).get("properties", {})
+        if "query" in properties:
+            properties["query"]["maxLength"] = settings.max_query_chars
+        if documents in properties:
+            field = properties[documents]
+            field["maxItems"] = settings.max_documents
+            _cap_strings(field.get("items", {}), settings.max_document_chars)
+    # Cohere v2 takes object documents as /v1/rerank does (they are validated as DocumentObject).
+    v2_documents = components.get("CohereV2Request", {}).get("properties", {}).get("documents", {})
+    for index, member in enumerate(v2_documents.get("items", {}).get("anyOf", [])):
+        if member.get("type") == "object":
+            v2_documents["items"]["anyOf"][index] = {"$ref": "#/components/schemas/DocumentObject"}
+    document = components.get("DocumentObject", {}).get("properties", {})
+    for key in ("text", "title"):
+        if key in document:
+            _cap_strings(document[key], settings.max_document_chars)
+    if "DocumentObject" in components:
+        components["DocumentObject"]["description"] = (
+            components["DocumentObject"].get("description", "")
+            + f" `title` and `text` together: at most {settings.max_document_chars} characters."
+        ).strip()
+
+
+def _cap_strings(schema: dict[str, Any], max_length: int) -> None:
+    """Set maxLength on a string schema, or on the string members of an anyOf."""
+    if schema.get("type") == "string":
+        schema["maxLength"] = max_length
+    for member in schema.get("anyOf", []):
+        _cap_strings(member, max_length)

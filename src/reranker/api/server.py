@@ -1,0 +1,216 @@
+"""`reranker serve`'s HTTP server: uvicorn (h11), with the connection guards uvicorn lacks.
+
+uvicorn 0.55 brings a keep-alive timeout, a cap on the request head (h11's
+max_incomplete_event_size), the listen backlog and a graceful-shutdown period; they are used
+as they are. It has no deadline for a request's head (a socket that sends nothing, or a
+header a byte at a time, is held for ever) and its `limit_concurrency` counts idle sockets,
+answers plain text, and so lets idle sockets lock `/health` out. This protocol adds:
+
+- a header deadline: a connection that has not sent a whole request head within
+  `header_timeout_seconds` of opening (or of starting its next request) is closed, with a
+  408 if it had sent part of one;
+- a connection cap: past `max_connections` open sockets, a new one closes the oldest idle
+  socket (no request in progress) to make room, or gets 503 when every socket is busy;
+- HTTP-level errors (a bad request line, an oversized head) answered in the spec's JSON
+  shape with the security headers, not uvicorn's plain text.
+
+The body deadline lives in the request middleware, which sees the body as it streams in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import resource
+import time
+from typing import Any
+
+import h11
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from reranker.api.errors import raw_error
+from reranker.config import Settings
+
+logger = logging.getLogger(__name__)
+
+# File descriptors kept free beside the sockets: model files, S3 downloads, logs, the listener.
+FD_RESERVE = 64
+
+
+class _Connection(h11.Connection):
+    """h11's connection, remembering its last protocol error (whose status hint is 400 or 431)."""
+
+    last_error: h11.RemoteProtocolError | None = None
+
+    def next_event(self) -> Any:
+        try:
+            return super().next_event()
+        except h11.RemoteProtocolError as exc:
+            self.last_error = exc
+            raise
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol plus a header deadline, a connection cap and JSON HTTP errors."""
+
+    header_timeout = 10.0
+    max_connections = 1000
+    max_header_bytes = 16_384
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.conn = _Connection(h11.SERVER, self.max_header_bytes)
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._partial = False
+        self._evicted = False
+        self.opened = time.monotonic()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.max_connections and not self._evict_idle():
+            message = "the server has too many open connections; retry shortly"
+            self._refuse(503, "Service Unavailable", "overloaded", message, [(b"retry-after", b"1")])
+            return
+        self._arm_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_header_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._between_requests():
+            self._partial = True
+            self._arm_header_timer()
+        super().data_received(data)
+        if not self._between_requests():
+            self._cancel_header_timer()  # the request's head is complete
+
+    def send_400_response(self, msg: str) -> None:
+        error = self.conn.last_error if isinstance(self.conn, _Connection) else None
+        if error is not None and error.error_status_hint == 431:
+            message = f"the request line and headers are larger than {self.max_header_bytes} bytes"
+            self._refuse(431, "Request Header Fields Too Large", "invalid_request", message)
+        else:
+            self._refuse(400, "Bad Request", "invalid_request", "the request is not valid HTTP/1.1")
+
+    def _between_requests(self) -> bool:
+        return self.cycle is None or self.cycle.response_complete
+
+    def _arm_header_timer(self) -> None:
+        if self._header_timer is None:
+            self._header_timer = self.loop.call_later(self.header_timeout, self._header_deadline)
+
+    def _cancel_header_timer(self) -> None:
+        self._partial = False
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _header_deadline(self) -> None:
+        self._header_timer = None
+        if self.transport.is_closing() or not self._between_requests():
+            return
+        if self._partial:
+            message = f"the request line and headers did not arrive within {self.header_timeout:g} s"
+            self._refuse(408, "Request Timeout", "request_timeout", message)
+        else:
+            self.transport.close()  # sent nothing: a plain close, as for an idle keep-alive socket
+
+    def _evict_idle(self) -> bool:
+        """Close the oldest socket with no request in progress; return False if there is none."""
+        idle = [
+            connection
+            for connection in self.connections
+            if isinstance(connection, GuardedH11Protocol)
+            and connection is not self
+            and not connection._evicted
+            and connection._between_requests()
+        ]
+        if not idle:
+            return False
+        victim = min(idle, key=lambda connection: connection.opened)
+        victim._evicted = True
+        victim._cancel_header_timer()
+        victim.transport.close()
+        return True
+
+    def _refuse(
+        self,
+        status: int,
+        reason: str,
+        type_: str,
+        message: str,
+        extra: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        self._cancel_header_timer()
+        if not self.transport.is_closing():
+            self.transport.write(raw_error(status, reason, type_, message, extra or []))
+            self.transport.close()
+
+
+def connection_cap(wanted: int) -> int:
+    """Return how many sockets may be open: `wanted`, or fewer if the file limit is lower.
+
+    Raises the soft open-files limit towards the hard one first, so the cap is the setting's
+    where the system allows it; accept() then never fails for want of a descriptor.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = wanted + FD_RESERVE
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(hard, needed)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(8, min(wanted, soft - FD_RESERVE))
+
+
+def protocol_for(settings: Settings, max_connections: int) -> type[GuardedH11Protocol]:
+    """Return the protocol class with this deployment's limits."""
+    return type(
+        "ConfiguredH11Protocol",
+        (GuardedH11Protocol,),
+        {
+            "header_timeout": settings.header_timeout_seconds,
+            "max_connections": max_connections,
+            "max_header_bytes": settings.max_header_bytes,
+        },
+    )
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, logging where it listens once it does."""
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            addresses = [str(s.getsockname()[:2]) for server in self.servers for s in server.sockets]
+            logger.info("listening", extra={"addresses": addresses})
+
+
+def build_server(app: Any, settings: Settings, host: str, port: int, graceful_seconds: int) -> Server:
+    """Return the uvicorn server for `app` with every connection limit of `settings` applied."""
+    cap = connection_cap(settings.max_connections)
+    if cap < settings.max_connections:
+        logger.warning(
+            "connection cap lowered to fit the open-files limit",
+            extra={"max_connections": settings.max_connections, "cap": cap},
+        )
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=protocol_for(settings, cap),
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+        timeout_keep_alive=settings.keep_alive_seconds,
+        backlog=settings.backlog,
+        timeout_graceful_shutdown=graceful_seconds,
+        log_config=None,
+        access_log=False,
+        log_level="warning",
+    )
+    return Server(config)

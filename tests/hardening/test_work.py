@@ -1,0 +1,198 @@
+"""One request cannot hold the scoring slot for minutes: admission by work, deadlines, cheap cuts.
+
+- a request is admitted by its estimated tokens: past `max_queued_tokens` of admitted work a
+  request is refused with 429 at once (one larger than the bound runs only alone);
+- past its deadline a request is answered 503 `deadline_exceeded` and its remaining batches
+  are not scored (the slot is free when the answer comes);
+- a 100,000-character document is cut by characters before tokenizing, to the same tokens;
+- SIGTERM past the grace period answers what is still running or waiting 503 + Retry-After.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from reranker.api.app import create_app
+from reranker.config import Settings
+from reranker.cost import estimate_tokens
+from reranker.errors import DeadlineExceeded
+from reranker.model_store.local import LocalModelStore
+from reranker.scoring.loader import load_scorer
+from reranker.scoring.tokenize import TextEncoder, load_tokenizer
+from reranker.types import RerankRequest
+from tests.fixtures.uvicorn_server import serve_process
+from tests.hardening.conftest import API_KEY, AUTH
+from tests.hardening.servers import SLOW_BATCH, uvicorn_thread
+
+TWENTY = {
+    "model": "tiny-ce",
+    "query": "immune response",
+    "documents": [" ".join(["immune cells respond to the vaccine dose"] * 8)] * 20,
+}
+
+
+def wait_until(condition: Any, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.01)
+
+
+def test_the_cost_estimate_counts_rows_times_tokens_after_truncation(hardened_settings: Settings) -> None:
+    request = RerankRequest(model="m", query="q" * 40, documents=["d" * 400, "d" * 40_000, "short"])
+    # query 10 tokens; rows: 4 + 10 + min(tokens, 128 - 4 - 10 = 114)
+    assert estimate_tokens(request, 128, hardened_settings) == (14 + 100) + (14 + 114) + (14 + 2)
+    capped = request.model_copy(update={"max_tokens_per_document": 5})
+    assert estimate_tokens(capped, 128, hardened_settings) == 3 * 14 + 5 + 5 + 2
+    chunked = request.model_copy(update={"max_chunks_per_doc": 4})
+    # the 10,000-token document needs more than 4 windows of 114: 4 rows of 128
+    assert estimate_tokens(chunked, 128, hardened_settings) == (14 + 100) + 4 * 128 + (14 + 2)
+
+
+def test_work_past_the_bound_is_refused_at_once_and_admitted_later(hardened_settings: Settings) -> None:
+    settings = hardened_settings.model_copy(
+        update={"max_concurrency": 1, "max_queue": 8, "max_queued_tokens": 4096}
+    )
+    app = create_app(settings)
+    limiter = app.state.limiter
+    with uvicorn_thread(app) as url:
+        big: list[httpx.Response] = []
+        sender = threading.Thread(
+            target=lambda: big.append(
+                httpx.post(f"{url}/v1/rerank", json=SLOW_BATCH, headers=AUTH, timeout=300)
+            )
+        )
+        sender.start()  # ~128k estimated tokens: over the bound, admitted because it is alone
+        wait_until(lambda: limiter.admitted == 1 or not sender.is_alive())
+        refused = httpx.post(f"{url}/v1/rerank", json=TWENTY, headers=AUTH, timeout=60)
+        # Whether refused before its body was read or after its cost was estimated: the same 429.
+        if sender.is_alive():  # the batch still held its work when the small one came
+            assert refused.status_code == 429, refused.text
+            assert refused.headers["retry-after"] == "1"
+            message = refused.json()["error"]["message"]
+            assert "tokens of work" in message and "at most 4096 at once" in message
+        sender.join(300)
+        assert big[0].status_code == 200, big[0].text
+        assert limiter.admitted == 0 and limiter.admitted_tokens == 0
+        admitted = httpx.post(f"{url}/v1/rerank", json=TWENTY, headers=AUTH, timeout=60)
+        assert admitted.status_code == 200, admitted.text
+
+
+def test_past_its_deadline_a_request_is_503_and_its_batches_stop(hardened_settings: Settings) -> None:
+    settings = hardened_settings.model_copy(
+        update={"request_timeout_seconds": 0.3, "batch_token_budget": 256}
+    )
+    app = create_app(settings)
+    batch = {**SLOW_BATCH, "model": "minilm"}  # seconds of work, in ~500 small batches
+    app.state.service.warm("minilm")  # loaded beforehand: the deadline is then spent scoring
+    with TestClient(app) as client:
+        response = client.post("/v1/rerank", json=batch, headers=AUTH)
+        assert app.state.limiter.admitted == 0  # the worker thread had ended when the answer came
+    assert response.status_code == 503, response.text
+    error = response.json()["error"]
+    assert error["type"] == "deadline_exceeded"
+    assert "deadline of 0.3 s" in error["message"] and "remaining batches were not scored" in error["message"]
+    assert response.headers["retry-after"] == "1"
+
+
+def test_the_model_stops_between_batches_once_the_check_raises(default_model_dir: Path) -> None:
+    settings = Settings(variant="fp32", batch_token_budget=256, max_batch_size=4)
+    local = LocalModelStore().fetch(str(default_model_dir), label="minilm")
+    scorer: Any = load_scorer(local.folder, local.manifest, settings)
+    rows = scorer._encoder.encode_documents(["a document of a few words"] * 40, "end", None)
+    checks = 0
+
+    def check() -> None:
+        nonlocal checks
+        checks += 1
+        if checks == 3:
+            raise DeadlineExceeded("stop")
+
+    with pytest.raises(DeadlineExceeded):
+        scorer._model.run(rows, check=check)
+    assert checks == 3  # two batches ran, the third and the seven after it did not
+
+
+def test_a_long_document_is_cut_by_characters_to_the_same_tokens(default_model_dir: Path) -> None:
+    tokenizer = load_tokenizer(str(default_model_dir / "tokenizer.json"))
+    encoder = TextEncoder(tokenizer, 256, None)
+    words = "the immune response to a vaccine dose depends on age and prior infection".split()
+    long = " ".join(words[i % len(words)] + ("," if i % 7 == 0 else "") for i in range(20_000))
+    assert len(long) > 100_000
+    for truncate in ("end", "start"):
+        (pair,) = encoder.encode_pairs("vaccine", [long], truncate, None)
+        full = tokenizer.encode(long, add_special_tokens=False).ids
+        query = tokenizer.encode("vaccine", add_special_tokens=False).ids
+        fit = 256 - 3 - len(query)
+        expected = full[:fit] if truncate == "end" else full[-fit:]
+        assert pair.ids[len(query) + 2 : -1] == expected, truncate
+    # Mostly spaces: the first cut holds too few tokens, so a longer one is read, to the same ids.
+    sparse = (" " * 50 + "dose ") * 2_000
+    (pair,) = encoder.encode_pairs("q", [sparse], "end", None)
+    assert pair.ids[3:-1] == tokenizer.encode(sparse, add_special_tokens=False).ids[: 256 - 4]
+
+
+def many_documents(seed: int, count: int) -> str:
+    """Return a /v1/rerank body of `count` distinct 200-word documents for MiniLM."""
+    words = "cell protein gene expression immune response patient study trial dose receptor".split()
+    rng = random.Random(seed)
+    documents = [" ".join(rng.choice(words) for _ in range(200)) for _ in range(count)]
+    return json.dumps({"model": "all-minilm-l6-v2", "query": "immune response", "documents": documents})
+
+
+@pytest.mark.slow
+def test_sigterm_past_the_grace_period_answers_503_and_says_so(default_model_dir: Path) -> None:
+    env = {
+        "RERANK_API_KEYS": API_KEY,
+        "RERANK_MAX_CONCURRENCY": "1",
+        "RERANK_MAX_QUEUE": "4",
+        "RERANK_MAX_DOCUMENTS": "5000",
+        "RERANK_MAX_QUEUED_TOKENS": "10000000",  # room for the second batch to wait
+        "RERANK_EMBEDDING_CACHE_SIZE": "0",
+    }
+    answers: list[httpx.Response] = []
+    with serve_process(["--model", str(default_model_dir), "--graceful-seconds", "1"], env) as served:
+
+        def send(body: str) -> None:
+            answers.append(
+                httpx.post(
+                    f"{served.url}/v1/rerank",
+                    content=body,
+                    headers={**AUTH, "Content-Type": "application/json"},
+                    timeout=120,
+                )
+            )
+
+        # ~1M tokens, far more than a second of work; then a small one that waits behind it.
+        senders = [
+            threading.Thread(target=send, args=(many_documents(seed, count),))
+            for seed, count in ((0, 4000), (1, 20))
+        ]
+        senders[0].start()
+        time.sleep(3.0)  # its 5 MB body is read and parsed: it is scoring
+        senders[1].start()
+        time.sleep(0.5)
+        served.process.send_signal(signal.SIGTERM)
+        for sender in senders:
+            sender.join(120)
+        assert served.finish(timeout=60) == 0
+    log = "".join(served.output)
+    assert len(answers) == 2, log[-3000:]
+    for response in answers:
+        assert response.status_code == 503, response.text[:300]
+        assert response.json()["error"]["type"] == "shutting_down"
+        assert response.headers["retry-after"] == "1"
+        assert response.headers["x-content-type-options"] == "nosniff"
+    assert "requests still running at the end of the grace period were answered 503" in log
+    assert "after finishing the requests in flight" not in log
+    assert "Traceback" not in log and "Internal Server Error" not in log
