@@ -283,8 +283,8 @@ def smoke_zip(failures: Failures, model: Path, zip_path: Path) -> dict[str, floa
     """
     print("== Zip package on the Lambda stand-in base, SnapStart init (restore hooks run; no real snapshot)")
     figures: dict[str, float] = {}
-    server, endpoint, uri = publish_to_moto(model)
-    second = publish_copy(model, endpoint)
+    server, endpoint, uri = publish_to_moto(model, "smoke-zip")
+    second = publish_copy(model, endpoint, "smoke-zip")
     with tempfile.TemporaryDirectory(prefix="reranker-zip-") as task:
         with zipfile.ZipFile(zip_path) as archive:
             archive.extractall(task)
@@ -365,12 +365,12 @@ def smoke_zip(failures: Failures, model: Path, zip_path: Path) -> dict[str, floa
     return figures
 
 
-def publish_copy(model: Path, endpoint: str) -> str:
+def publish_copy(model: Path, endpoint: str, bucket: str) -> str:
     """Publish `model` again under another root, for a model that is fetched only after restore."""
     env = {**os.environ, "RERANK_S3_ENDPOINT_URL": endpoint, "RERANK_S3_REGION": "us-east-1"}
-    publish(model, "s3://smoke-models/later", env)
+    publish(model, f"s3://{bucket}/later", env)
     manifest = json.loads((model / "model.json").read_text())
-    return f"s3://smoke-models/later/{manifest['name']}/{manifest['version']}/"
+    return f"s3://{bucket}/later/{manifest['name']}/{manifest['version']}/"
 
 
 # --- GPU image on the CPU stand-in ---------------------------------------------------------------
@@ -395,8 +395,11 @@ def http(method: str, url: str, body: dict[str, Any] | None, key: str | None) ->
         return status, raw.decode(errors="replace"), seconds
 
 
-def publish_to_moto(model: Path) -> tuple[Any, str, str]:
-    """Start moto S3 on loopback, publish `model` with the real CLI; return (server, endpoint, uri)."""
+def publish_to_moto(model: Path, bucket: str) -> tuple[Any, str, str]:
+    """Start moto S3 on loopback, publish `model` with the real CLI; return (server, endpoint, uri).
+
+    moto keeps its state per process, across servers: each smoke uses its own bucket.
+    """
     from moto.server import ThreadedMotoServer
 
     os.environ.update(DUMMY_AWS_ENV)
@@ -408,12 +411,11 @@ def publish_to_moto(model: Path) -> tuple[Any, str, str]:
     from reranker.config import Settings
     from reranker.model_store.s3client import build_s3_client
 
-    build_s3_client(Settings(s3_endpoint_url=endpoint, s3_region="us-east-1")).create_bucket(
-        Bucket="smoke-models"
-    )
+    build_s3_client(Settings(s3_endpoint_url=endpoint, s3_region="us-east-1")).create_bucket(Bucket=bucket)
     env = {**os.environ, "RERANK_S3_ENDPOINT_URL": endpoint, "RERANK_S3_REGION": "us-east-1"}
-    publish(model, "s3://smoke-models/models", env)
-    return server, endpoint, "s3://smoke-models/models/all-minilm-l6-v2/1/"
+    publish(model, f"s3://{bucket}/models", env)
+    manifest = json.loads((model / "model.json").read_text())
+    return server, endpoint, f"s3://{bucket}/models/{manifest['name']}/{manifest['version']}/"
 
 
 def publish(model: Path, root: str, env: dict[str, str]) -> None:
@@ -432,7 +434,7 @@ def publish(model: Path, root: str, env: dict[str, str]) -> None:
 def smoke_gpu(failures: Failures, model: Path) -> dict[str, float]:
     print("== GPU image on the CPU-only stand-in: reranker serve, model from moto S3 (CUDA path NOT tested)")
     figures: dict[str, float] = {}
-    server, endpoint, uri = publish_to_moto(model)
+    server, endpoint, uri = publish_to_moto(model, "smoke-gpu")
     port = 8080 if port_free(8080) else free_port()
     command = None if port == 8080 else ["reranker", "serve", "--host", "0.0.0.0", "--port", str(port)]
     if command:
@@ -495,6 +497,13 @@ def smoke_gpu(failures: Failures, model: Path) -> dict[str, float]:
     return figures
 
 
+def timings(figures: dict[str, float]) -> str:
+    return ", ".join(
+        f"{name} {value:.2f} s" if value >= 1 else f"{name} {value * 1000:.0f} ms"
+        for name, value in figures.items()
+    )
+
+
 def unzipped_bytes(path: Path) -> int:
     with zipfile.ZipFile(path) as archive:
         return sum(info.file_size for info in archive.infolist())
@@ -537,8 +546,7 @@ def main() -> int:
         size, base = image_size(LAMBDA_IMAGE), image_size(LAMBDA_BASE)
         report.append(
             f"lambda image {LAMBDA_IMAGE}: {mb(size)} ({mb(size - base)} over the {mb(base)} stand-in base, "
-            f"model {baked} baked in); build {seconds:.0f} s; "
-            + ", ".join(f"{name} {value:.2f} s" for name, value in figures.items())
+            f"model {baked} baked in); build {seconds:.0f} s; " + timings(figures)
         )
     if "zip" in wanted:
         zip_path = REPO / "build" / "lambda" / "reranker-lambda.zip"
@@ -551,8 +559,7 @@ def main() -> int:
         figures = smoke_zip(failures, args.model, zip_path)
         report.append(
             f"lambda zip {zip_path.relative_to(REPO)}: {mb(zip_path.stat().st_size)} zipped, "
-            f"{mb(unzipped_bytes(zip_path))} unzipped (model from S3, not inside); "
-            + ", ".join(f"{name} {value:.2f} s" for name, value in figures.items())
+            f"{mb(unzipped_bytes(zip_path))} unzipped (model from S3, not inside); " + timings(figures)
         )
     if "gpu" in wanted:
         seconds = (
@@ -562,8 +569,7 @@ def main() -> int:
         size, base = image_size(GPU_IMAGE), image_size(CUDA_STANDIN)
         report.append(
             f"gpu image {GPU_IMAGE} (CPU stand-in base): {mb(size)} ({mb(size - base)} over the {mb(base)} "
-            f"stand-in base, no model); build {seconds:.0f} s; "
-            + ", ".join(f"{name} {value:.2f} s" for name, value in figures.items())
+            f"stand-in base, no model); build {seconds:.0f} s; " + timings(figures)
         )
     print("== summary")
     for line in report:

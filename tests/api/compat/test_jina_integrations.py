@@ -65,5 +65,5 @@ def test_haystack_jina_ranker(base_url: str) -> None:
     expected = ranking(ours(base_url, model="default", query=QUERY, documents=DOCS, top_n=2))
     assert [(d.id, d.score) for d in result["documents"]] == [(f"d{i}", score) for i, score in expected]
     assert result["meta"]["usage"] == ours(base_url, model="default", query=QUERY, documents=DOCS)["usage"]
-    with pytest.raises(RuntimeError, match="query must contain a non-whitespace character"):
+    with pytest.raises(RuntimeError, match="query must contain a visible character"):
         ranker.run(query="   ", documents=documents)
