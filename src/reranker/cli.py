@@ -136,6 +136,8 @@ def _export(args: argparse.Namespace) -> int:
         max_length=args.max_length,
         variants=args.variants,
         overwrite=args.overwrite,
+        prompt_template=args.prompt_template,
+        instruction=args.instruction,
     )
     sys.stdout.write(manifest.to_json())
     return 0
@@ -195,9 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--variants",
         nargs="+",
         choices=["fp32", "int8"],
-        default=["fp32", "int8"],
-        help="ONNX graphs to write (default: fp32 int8)",
+        help="ONNX graphs to write (default: fp32 int8; fp32 alone where a family's int8 misses parity)",
     )
+    export.add_argument(
+        "--prompt-template",
+        help="yes/no rerankers: the prompt with {instruction}, {query}, {document} (default: the family's)",
+    )
+    export.add_argument("--instruction", help="yes/no rerankers: the default instruction")
     export.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
     export.add_argument(
         "--verbose",

@@ -139,6 +139,7 @@ class RerankService:
             max_tokens_per_document=request.max_tokens_per_document,
             raw_scores=bool(request.extra_body and request.extra_body.raw_scores),
             chunking=chunk_options(request, self._settings),
+            instruction=request.extra_body.instruction if request.extra_body else None,
         )
         fusion = fusion_inputs(request)
         result = scorer.score(request.query, texts, options)

@@ -113,6 +113,9 @@ class FusionSpec(BaseModel):
         )
 
 
+MAX_INSTRUCTION_CHARS = 2000
+
+
 class ExtraBody(BaseModel):
     """Backend parameters understood by this service; any other key is rejected."""
 
@@ -146,6 +149,15 @@ class ExtraBody(BaseModel):
         description="Fuse the model's scores with `first_stage_scores`: `relevance_score` is then the "
         "fused score and each result's `model_score` the model's own (a probability, or raw with "
         "`raw_scores`).",
+    )
+    instruction: StrictStr | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_INSTRUCTION_CHARS,
+        description="The task instruction put into the prompt of rerankers that take one (those with "
+        "`instructions: true` in `/v1/models`, e.g. Qwen3-Reranker); omitted, the model's default. "
+        "Rejected (400) for models that take none. Never cut: one longer than the prompt leaves room "
+        "for is rejected.",
     )
 
 

@@ -100,6 +100,8 @@ async def models(request: Request) -> ModelList:
                 loaded=scorer is not None,
                 kind=scorer.manifest.kind if scorer else None,
                 max_length=scorer.manifest.max_length if scorer else None,
+                family=scorer.manifest.family if scorer else None,
+                instructions=scorer.manifest.takes_instruction if scorer else None,
                 variant=scorer.variant if scorer else None,
                 provider=scorer.provider if scorer else None,
                 fingerprint=scorer.manifest.fingerprint(scorer.variant) if scorer else None,

@@ -36,7 +36,15 @@ class ModelCard(BaseModel):
     object: Literal["model"] = "model"
     kind: str | None = Field(None, description="Known once the model is loaded.")
     aliases: list[str]
-    max_length: int | None = None
+    max_length: int | None = Field(None, description="Tokens per scored row, special tokens included.")
+    family: str | None = Field(
+        None,
+        description="The Hugging Face model_type (bert, xlm-roberta, electra, deberta-v2, modernbert, "
+        "qwen3, ...); null for folders exported before it was recorded. Known once loaded.",
+    )
+    instructions: bool | None = Field(
+        None, description="Whether `extra_body.instruction` is accepted. Known once loaded."
+    )
     variant: str | None = None
     provider: str | None = Field(None, description="The onnxruntime execution provider in use.")
     fingerprint: str | None = Field(

@@ -67,8 +67,8 @@ def detect_kind(source: Path) -> ModelKind:
     sentence-transformers >= 5 also writes modules.json next to CrossEncoder checkpoints.
     """
     architectures = read_architectures(source)
-    if any(a.endswith("ForSequenceClassification") for a in architectures):
-        return "cross-encoder"
+    if any(a.endswith(("ForSequenceClassification", "ForCausalLM")) for a in architectures):
+        return "cross-encoder"  # a causal LM reranks by its yes/no answer (export/families.py)
     if (source / "modules.json").is_file() or (source / "1_Pooling" / "config.json").is_file():
         return "bi-encoder"
     if any(a.endswith("Model") for a in architectures):

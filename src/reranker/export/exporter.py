@@ -18,7 +18,7 @@ import onnxruntime
 import torch
 from pydantic import ValidationError
 
-from reranker.export import parity
+from reranker.export import parity, prompted
 from reranker.export.checkpoint import (
     activation_for,
     attention_shape,
@@ -30,6 +30,7 @@ from reranker.export.checkpoint import (
     uses_token_type_ids,
 )
 from reranker.export.errors import ExportError
+from reranker.export.families import family_of
 from reranker.export.graph import OPSET, optimize_graph, quantize_int8, trace_to_onnx
 from reranker.export.loading import (
     load_config,
@@ -39,7 +40,7 @@ from reranker.export.loading import (
     transformers_offline,
 )
 from reranker.export.samples import sample_inputs
-from reranker.export.wrappers import BiEncoderGraph, CrossEncoderGraph
+from reranker.export.wrappers import BiEncoderGraph, CrossEncoderGraph, LastTokenReference, YesNoGraph
 from reranker.model_store.manifest import (
     MANIFEST_NAME,
     FileEntry,
@@ -121,24 +122,42 @@ def export_model(
     aliases: Sequence[str] = (),
     kind: ModelKind | None = None,
     max_length: int | None = None,
-    variants: Sequence[Variant] = ("fp32", "int8"),
+    variants: Sequence[Variant] | None = None,
     overwrite: bool = False,
+    prompt_template: str | None = None,
+    instruction: str | None = None,
 ) -> Manifest:
     """Return the manifest of the model folder written to `out` from checkpoint `source`.
+
+    `prompt_template` and `instruction` override a yes/no reranker family's own prompt
+    (see export/families.py); other families take neither. `variants` defaults to fp32 and
+    int8, or fp32 alone for a family whose int8 graph does not keep parity.
 
     Raises ExportError before any heavy work when the checkpoint, the options or `out` are
     unusable, and after it when a variant fails parity (then `out` is left untouched).
     """
     started = time.perf_counter()
     source, out = Path(source), Path(out)
-    chosen = _chosen_variants(variants)
+    if variants is not None:
+        _chosen_variants(variants)  # fail fast, before any file is read
     if _occupied(out) and not overwrite:
         raise ExportError(f"{out} exists and is not empty; pass overwrite=True to replace it")
     architectures = read_architectures(source)
     kind = kind or detect_kind(source)
     layout = read_sentence_layout(source) if kind == "bi-encoder" else None
     config = load_config(source)
+    family = family_of(config, architectures, cross_encoder=kind == "cross-encoder")
+    decoder = family is not None and family.decoder
+    default_variants: list[Variant] = ["fp32", "int8"] if family is None or family.int8 else ["fp32"]
+    chosen = _chosen_variants(default_variants if variants is None else variants)
+    if (prompt_template is not None or instruction is not None) and not decoder:
+        raise ExportError("prompt_template and instruction apply to yes/no rerankers (Qwen3ForCausalLM) only")
     tokenizer = load_tokenizer(source)
+    prompt = (
+        prompted.build_prompt(family, tokenizer, prompt_template, instruction)
+        if family is not None and family.decoder
+        else None
+    )
     length = resolve_max_length(
         max_length,
         kind=kind,
@@ -152,26 +171,37 @@ def export_model(
         "aliases": list(aliases),
         "kind": kind,
         "max_length": length,
-        "activation": activation_for(len(config["id2label"])) if layout is None else "identity",
+        "activation": (
+            "softmax"
+            if prompt is not None
+            else activation_for(len(config["id2label"]))
+            if layout is None
+            else "identity"
+        ),
         "pooling": layout.pooling if layout else None,
         "normalize": layout.normalize if layout else False,
         "tokenizer": TOKENIZER_FILE,
         "variants": {v: VARIANT_FILES[v] for v in chosen},
         "source": source.resolve().name,
         "source_sha256": weights_sha256(source),
+        "family": str(config.get("model_type") or "") or None,
+        "prompt": prompt,
     }
     placeholders = dict.fromkeys([TOKENIZER_FILE, *fields["variants"].values()], _PLACEHOLDER)
     _build_manifest(placeholders, **fields)  # fail fast on a bad name, alias or version
 
     input_names = ["input_ids", "attention_mask"]
-    if uses_token_type_ids(config):
+    if uses_token_type_ids(config) and prompt is None:
         input_names.append("token_type_ids")
-    model = load_model(source, kind, architectures)
-    graph = (
-        CrossEncoderGraph(model)
-        if layout is None
-        else BiEncoderGraph(model, layout.pooling, layout.normalize)
-    ).eval()  # eval the wrapper too: export restores its training flag recursively
+    model = load_model(source, kind, architectures, causal=prompt is not None)
+    graph: torch.nn.Module
+    if prompt is not None:
+        graph = YesNoGraph(model, prompt.yes_token_id, prompt.no_token_id)
+    elif layout is None:
+        graph = CrossEncoderGraph(model)
+    else:
+        graph = BiEncoderGraph(model, layout.pooling, layout.normalize)
+    graph.eval()  # eval the wrapper too: export restores its training flag recursively
     num_heads, hidden_size = attention_shape(config)
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -181,28 +211,39 @@ def export_model(
         folder.mkdir()
         work.mkdir()
         backend = save_tokenizer_json(tokenizer, folder / TOKENIZER_FILE)
-        example = _example_inputs(tokenizer, kind, input_names, length)
-        trace_to_onnx(graph, example, graph.output_name, work / "raw.onnx")
+        rows = prompted.prompt_rows(backend, prompt, length) if prompt is not None else []
+        if prompt is not None:
+            prompted.check_rows(tokenizer, prompt, rows, length)
+            example = prompted.example_inputs(rows)
+        else:
+            example = _example_inputs(tokenizer, kind, input_names, length)
+        trace_to_onnx(graph, example, str(graph.output_name), work / "raw.onnx")
         paths: dict[str, Path] = {"fp32": (folder if "fp32" in chosen else work) / VARIANT_FILES["fp32"]}
         fused = optimize_graph(
             work / "raw.onnx",
             paths["fp32"],
             model_type=str(config.get("model_type", "")),
+            optimizer=family.optimizer if family else "bert",
             num_heads=num_heads,
             hidden_size=hidden_size,
         )
         if "int8" in chosen:
             paths["int8"] = folder / VARIANT_FILES["int8"]
             quantize_int8(paths["fp32"], paths["int8"])
-        figures = parity.measure_parity(
-            kind=kind,
-            module=graph,
-            tokenizer=tokenizer,
-            backend=backend,
-            input_names=input_names,
-            max_length=length,
-            variants={v: paths[v] for v in chosen},
-        )
+        if prompt is not None:
+            reference = LastTokenReference(model, prompt.yes_token_id, prompt.no_token_id).eval()
+            pad_id = int(tokenizer.pad_token_id or 0)
+            figures = prompted.measure_parity(reference, rows, {v: paths[v] for v in chosen}, pad_id)
+        else:
+            figures = parity.measure_parity(
+                kind=kind,
+                module=graph,
+                tokenizer=tokenizer,
+                backend=backend,
+                input_names=input_names,
+                max_length=length,
+                variants={v: paths[v] for v in chosen},
+            )
         fields["export"] = {
             "torch": torch.__version__,
             "transformers": transformers_offline().__version__,

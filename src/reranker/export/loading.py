@@ -69,14 +69,18 @@ def save_tokenizer_json(tokenizer: Any, path: Path) -> Tokenizer:
     return backend
 
 
-def load_model(source: Path, kind: ModelKind, architectures: list[str]) -> torch.nn.Module:
-    """Return the PyTorch model in eval mode, with eager attention.
+def load_model(
+    source: Path, kind: ModelKind, architectures: list[str], *, causal: bool = False
+) -> torch.nn.Module:
+    """Return the PyTorch model in eval mode, with eager attention (`causal`: the LM head model).
 
     Eager attention matters: the default (sdpa) exports a mask path that onnxruntime's BERT
     optimizer cannot fuse into Attention nodes (see models.md).
     """
     transformers = transformers_offline()
-    if kind == "cross-encoder":
+    if causal:
+        factory = transformers.AutoModelForCausalLM
+    elif kind == "cross-encoder":
         factory = transformers.AutoModelForSequenceClassification
         if not any(a.endswith("ForSequenceClassification") for a in architectures):
             logger.warning(

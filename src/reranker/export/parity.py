@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -44,6 +44,16 @@ INT8_MIN_MEAN_COSINE = 0.98
 INT8_MIN_SPEARMAN = 0.9
 INT8_MIN_PEARSON = 0.9
 BATCH_SIZE = 4
+
+
+class Row(Protocol):
+    """An encoded row: a tokenizers Encoding, or a framed row of the serving path."""
+
+    @property
+    def ids(self) -> list[int]: ...
+
+    @property
+    def type_ids(self) -> list[int]: ...
 
 
 def _rank(values: Floats) -> Floats:
@@ -155,7 +165,7 @@ def torch_outputs(
     return np.stack(results)
 
 
-def onnx_outputs(path: Path, served: Sequence[Encoding], pad_id: int) -> Floats:
+def onnx_outputs(path: Path, served: Sequence[Row], pad_id: int) -> Floats:
     """Return the graph's outputs on CPU, rows padded per batch to that batch's longest."""
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = {node.name for node in session.get_inputs()}

@@ -9,7 +9,10 @@ ONNX graph contract, for every variant:
 - a cross-encoder outputs `logits` [batch, labels] (1 label: sigmoid; 2 labels: softmax of
   the positive class, index 1);
 - a bi-encoder outputs `embeddings` [batch, hidden], pooled (and normalised when the
-  manifest says so) inside the graph.
+  manifest says so) inside the graph;
+- a decoder-only yes/no reranker (`prompt` set) is a cross-encoder whose `logits` are the
+  ["no", "yes"] logits at each row's last real token (softmax of class 1 = P("yes")); its rows
+  are the prompt template filled with instruction, query and document, right-padded.
 """
 
 from __future__ import annotations
@@ -44,6 +47,40 @@ def safe_relative_path(name: str) -> str:
     return name
 
 
+PLACEHOLDERS = ("{instruction}", "{query}", "{document}")
+
+
+class PromptTemplate(BaseModel):
+    """How a decoder-only yes/no reranker reads a pair: the text around its parts, and the answer ids.
+
+    `template` holds `{query}` and `{document}` once each, in that order, and optionally one
+    `{instruction}` before them; everything else is fixed text (chat markers, system prompt)
+    that truncation never cuts.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    template: str = Field(min_length=1)
+    default_instruction: str | None = None
+    yes_token_id: int = Field(ge=0)
+    no_token_id: int = Field(ge=0)
+
+    @field_validator("template")
+    @classmethod
+    def _placeholders(cls, template: str) -> str:
+        counts = {p: template.count(p) for p in PLACEHOLDERS}
+        if counts["{query}"] != 1 or counts["{document}"] != 1 or counts["{instruction}"] > 1:
+            raise ValueError(f"the prompt template needs {{query}} and {{document}} once each, got {counts}")
+        positions = [template.find(p) for p in PLACEHOLDERS if p in template]
+        if positions != sorted(positions):
+            raise ValueError("the prompt template must read {instruction}, {query}, {document} in that order")
+        return template
+
+    @property
+    def takes_instruction(self) -> bool:
+        return "{instruction}" in self.template
+
+
 class Manifest(BaseModel):
     """The parsed `model.json`; unknown keys are rejected so typos do not pass silently."""
 
@@ -65,6 +102,10 @@ class Manifest(BaseModel):
     # sha256 over the checkpoint's weight files: names the weights whatever exported them.
     source_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
     export: dict[str, object] = Field(default_factory=dict)
+    # The Hugging Face model_type (bert, electra, deberta-v2, modernbert, qwen3, ...); None in
+    # folders exported before it was recorded.
+    family: str | None = None
+    prompt: PromptTemplate | None = None
 
     @field_validator("files")
     @classmethod
@@ -78,6 +119,11 @@ class Manifest(BaseModel):
             if needed not in self.files:
                 raise ValueError(f"{needed!r} is used by the manifest but not listed in files")
 
+    @property
+    def takes_instruction(self) -> bool:
+        """Return whether requests may send an instruction (prompted models whose template has one)."""
+        return self.prompt is not None and self.prompt.takes_instruction
+
     def to_json(self) -> str:
         return self.model_dump_json(indent=2, exclude_none=True) + "\n"
 
@@ -90,7 +136,7 @@ class Manifest(BaseModel):
         """
         if self.source_sha256 is None:
             return None
-        identity = {
+        identity: dict[str, object] = {
             "weights": self.source_sha256,
             "kind": self.kind,
             "max_length": self.max_length,
@@ -99,6 +145,8 @@ class Manifest(BaseModel):
             "normalize": self.normalize,
             "variant": variant,
         }
+        if self.prompt is not None:  # only then: older folders keep their fingerprints
+            identity["prompt"] = self.prompt.model_dump()
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 

@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 from reranker.model_store.manifest import Manifest
 from reranker.scoring.chunking import max_pool
+from reranker.scoring.cross_encoder import refuse_instruction
 from reranker.scoring.embedding_cache import EmbeddingCache, Vector, cache_key
 from reranker.scoring.session import OnnxModel
 from reranker.scoring.tokenize import Encoded, TextEncoder
@@ -39,6 +40,7 @@ class BiEncoderScorer:
 
     def score(self, query: str, documents: Sequence[str], options: ScoreOptions) -> ScoreResult:
         """Return the similarity of each document to the query, in input order."""
+        refuse_instruction(self.manifest, options)
         query_row = self._encoder.encode_query(query, options.truncate)
         owners: list[int] | None = None
         if options.chunking is None:

@@ -7,8 +7,10 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from reranker.errors import InvalidRequest
 from reranker.model_store.manifest import Activation, Manifest
 from reranker.scoring.chunking import ChunkOptions, max_pool
+from reranker.scoring.prompt import PromptEncoder
 from reranker.scoring.session import OnnxModel
 from reranker.scoring.tokenize import Encoded, TextEncoder
 from reranker.scoring.types import ScoreOptions, ScoreResult
@@ -33,8 +35,20 @@ def logits_to_scores(logits: npt.NDArray[np.float32], activation: Activation, ra
     return sigmoid(positive)
 
 
+def refuse_instruction(manifest: Manifest, options: ScoreOptions) -> None:
+    """Raise InvalidRequest when a request sends an instruction to a model that takes none."""
+    if options.instruction is not None and not manifest.takes_instruction:
+        family = f" ({manifest.family})" if manifest.family else ""
+        raise InvalidRequest(
+            f"model {manifest.name}{family} takes no instruction; leave extra_body.instruction out",
+            param="extra_body.instruction",
+        )
+
+
 class CrossEncoderScorer:
-    def __init__(self, manifest: Manifest, encoder: TextEncoder, model: OnnxModel) -> None:
+    """Cross-encoders, and decoder-only yes/no rerankers (a PromptEncoder frames their pairs)."""
+
+    def __init__(self, manifest: Manifest, encoder: TextEncoder | PromptEncoder, model: OnnxModel) -> None:
         self.manifest = manifest
         self.provider = model.provider
         self.variant = model.variant
@@ -43,11 +57,17 @@ class CrossEncoderScorer:
 
     def score(self, query: str, documents: Sequence[str], options: ScoreOptions) -> ScoreResult:
         """Return the relevance of each document to the query, in input order."""
+        refuse_instruction(self.manifest, options)
         if options.chunking is not None:
             return self._score_windows(query, documents, options, options.chunking)
-        pairs = self._encoder.encode_pairs(
-            query, documents, options.truncate, options.max_tokens_per_document
-        )
+        if isinstance(self._encoder, PromptEncoder):
+            pairs = self._encoder.encode_pairs(
+                query, documents, options.truncate, options.max_tokens_per_document, options.instruction
+            )
+        else:
+            pairs = self._encoder.encode_pairs(
+                query, documents, options.truncate, options.max_tokens_per_document
+            )
         logits = self._run_distinct(pairs)
         scores = logits_to_scores(logits, self.manifest.activation, options.raw_scores)
         return ScoreResult(scores=scores, prompt_tokens=sum(len(pair) for pair in pairs))
@@ -55,9 +75,19 @@ class CrossEncoderScorer:
     def _score_windows(
         self, query: str, documents: Sequence[str], options: ScoreOptions, chunking: ChunkOptions
     ) -> ScoreResult:
-        pairs, owners = self._encoder.encode_pair_windows(
-            query, documents, options.truncate, options.max_tokens_per_document, chunking
-        )
+        if isinstance(self._encoder, PromptEncoder):
+            pairs, owners = self._encoder.encode_pair_windows(
+                query,
+                documents,
+                options.truncate,
+                options.max_tokens_per_document,
+                chunking,
+                options.instruction,
+            )
+        else:
+            pairs, owners = self._encoder.encode_pair_windows(
+                query, documents, options.truncate, options.max_tokens_per_document, chunking
+            )
         logits = self._run_distinct(pairs)
         scores = logits_to_scores(logits, self.manifest.activation, options.raw_scores)
         return ScoreResult(

@@ -10,6 +10,7 @@ from reranker.model_store.manifest import Manifest
 from reranker.scoring.bi_encoder import BiEncoderScorer
 from reranker.scoring.cross_encoder import CrossEncoderScorer
 from reranker.scoring.embedding_cache import EmbeddingCache
+from reranker.scoring.prompt import PromptEncoder
 from reranker.scoring.session import OnnxModel, create_session
 from reranker.scoring.tokenize import TextEncoder, load_tokenizer
 from reranker.scoring.types import Scorer
@@ -24,6 +25,11 @@ def load_scorer(folder: Path, manifest: Manifest, settings: Settings) -> Scorer:
         raise ConfigurationError(f"model {manifest.name} has no {settings.variant} or fp32 graph")
     tokenizer = load_tokenizer(str(folder / manifest.tokenizer))
     encoder = TextEncoder(tokenizer, manifest.max_length, settings.max_query_tokens)
+    prompted = (
+        PromptEncoder(tokenizer, manifest.prompt, manifest.max_length, settings.max_query_tokens)
+        if manifest.prompt is not None
+        else None
+    )
     session = create_session(
         folder / manifest.variants[variant], threads=settings.threads, providers=settings.providers
     )
@@ -31,10 +37,10 @@ def load_scorer(folder: Path, manifest: Manifest, settings: Settings) -> Scorer:
         session,
         output=OUTPUT_BY_KIND[manifest.kind],
         variant=variant,
-        pad_id=encoder.pad_id,
+        pad_id=encoder.pad_id,  # right padding, masked; decoders gather the last real token
         token_budget=settings.batch_token_budget,
         max_batch_size=1 if settings.deterministic else settings.max_batch_size,
     )
     if manifest.kind == "cross-encoder":
-        return CrossEncoderScorer(manifest, encoder, model)
+        return CrossEncoderScorer(manifest, prompted or encoder, model)
     return BiEncoderScorer(manifest, encoder, model, EmbeddingCache(settings.embedding_cache_size))

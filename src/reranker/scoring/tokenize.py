@@ -122,6 +122,26 @@ def _find(haystack: list[int], needle: list[int], start: int) -> int:
     raise ConfigurationError("tokenizer post-processor drops its input; cannot frame pairs")
 
 
+def cut(
+    ids: list[int], fit: int, truncate: Truncate, max_tokens_per_document: int | None, index: int
+) -> list[int]:
+    """Return document `index`'s ids within `fit` (and the client's cap) on the `truncate` side.
+
+    Under "none" a document past `fit` is rejected naming it; a cap the client asked for still
+    cuts, keeping the start.
+    """
+    budget = min(fit, max_tokens_per_document) if max_tokens_per_document else fit
+    if len(ids) <= budget:
+        return ids
+    if truncate == "none" and len(ids) > fit:
+        raise InvalidRequest(
+            f"documents[{index}] is {len(ids)} tokens; {fit} fit beside the query "
+            'in this model (send truncate "end" or "start" to cut it)',
+            param=f"documents[{index}]",
+        )
+    return ids[len(ids) - budget :] if truncate == "start" else ids[:budget]
+
+
 class TextEncoder:
     """Encodes queries and documents within a model's `max_length`."""
 
@@ -217,19 +237,9 @@ class TextEncoder:
             if truncate == "none"
             else self._encode_cut(documents, budget, truncate)
         )
-        result: list[list[int]] = []
-        for index, ids in enumerate(encoded):
-            if len(ids) > budget:
-                if truncate == "none" and len(ids) > fit:
-                    raise InvalidRequest(
-                        f"documents[{index}] is {len(ids)} tokens; {fit} fit beside the query "
-                        'in this model (send truncate "end" or "start" to cut it)',
-                        param=f"documents[{index}]",
-                    )
-                # A cap the client asked for cuts on its side; under "none" it keeps the start.
-                ids = ids[len(ids) - budget :] if truncate == "start" else ids[:budget]
-            result.append(ids)
-        return result
+        return [
+            cut(list(ids), fit, truncate, max_tokens_per_document, index) for index, ids in enumerate(encoded)
+        ]
 
     def _encode_all(self, texts: Sequence[str]) -> list[list[int]]:
         return [

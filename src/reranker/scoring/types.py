@@ -21,6 +21,8 @@ class ScoreOptions:
     raw_scores: bool = False
     # None: one row per document, cut to fit. Set: long documents are windowed and max-pooled.
     chunking: ChunkOptions | None = None
+    # Prompted rerankers only (None: the model's default); others reject any instruction.
+    instruction: str | None = None
 
 
 @dataclass(frozen=True)
