@@ -95,12 +95,13 @@ def served_model(case: Case[Any]) -> None:
         # which JSON Schema cannot state: a generated rank_fields request would be "schema-valid"
         # and refused. Those rules are covered by tests/api/compat instead.
         body.pop("rank_fields", None)
-        # Likewise first_stage_scores must hold one number per document and go with fusion:
-        # tests/api/test_fusion.py covers those rules.
+        # Likewise first_stage_scores must hold one number per document and go with fusion
+        # (tests/api/test_fusion.py), and only some models take an instruction
+        # (tests/integration/test_families.py).
         extra = body.get("extra_body")
         if isinstance(extra, dict):
-            extra.pop("first_stage_scores", None)
-            extra.pop("fusion", None)
+            for key in ("first_stage_scores", "fusion", "instruction"):
+                extra.pop(key, None)
     model = body.get("model") if isinstance(body, dict) else None
     if isinstance(body, dict) and isinstance(model, str) and len(model) % 2 == 0:
         body["model"] = SERVED[len(model) // 2 % len(SERVED)]
