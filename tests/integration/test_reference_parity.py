@@ -218,15 +218,14 @@ def test_served_scores_match_sentence_transformers(
     assert rho >= (0.9999 if variant == "fp32" else INT8_MIN_SPEARMAN), f"{model} {variant}: Spearman {rho}"
 
 
+@pytest.mark.parametrize("server", ["fp32"], indirect=True)  # exact: int8 is compared by rank above
 def test_probability_scores_are_the_reference_activation(
     server: tuple[str, str], tiny_cross_encoder_dir: Path
 ) -> None:
     """Without raw_scores, a one-logit cross-encoder's score is sentence-transformers' default sigmoid."""
     from sentence_transformers import CrossEncoder
 
-    url, variant = server
-    if variant != "fp32":
-        pytest.skip("exact comparison only for fp32 (int8 is compared by rank above)")
+    url, _ = server
     case = cases(TOY_WORDS)[0]
     reference = CrossEncoder(str(tiny_cross_encoder_dir.parent / "checkpoint"), max_length=128, device="cpu")
     expected = np.asarray(reference.predict([(case.query, d) for d in case.documents]), dtype=np.float64)
@@ -242,12 +241,11 @@ def test_probability_scores_are_the_reference_activation(
     np.testing.assert_allclose(got, expected, atol=FP32_TOLERANCE, rtol=0)
 
 
+@pytest.mark.parametrize("server", ["fp32"], indirect=True)
 def test_where_the_truncation_policies_differ(server: tuple[str, str], tiny_cross_encoder_dir: Path) -> None:
     """A long query beside a short document: longest_first lets the query take the document's unused
     room, our budget does not (so the query reads the same beside every document). Documented."""
-    url, variant = server
-    if variant != "fp32":
-        pytest.skip("one variant shows the difference")
+    url, _ = server
     rng = random.Random(5)
     case = Case(
         "long query, short documents",
