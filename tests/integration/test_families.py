@@ -182,12 +182,11 @@ def post(url: str, body: dict[str, Any]) -> httpx.Response:
     return httpx.post(f"{url}/v1/rerank", json=body, headers={"Authorization": f"Bearer {KEY}"}, timeout=120)
 
 
+@pytest.mark.parametrize("server", ["fp32"], indirect=True)  # an exact comparison: fp32 only
 def test_an_instruction_changes_the_prompt_as_the_reference_does(
     server: tuple[str, str], folders: dict[str, Path]
 ) -> None:
-    url, variant = server
-    if variant != "fp32":
-        pytest.skip("exact comparison only for fp32")
+    url, _ = server
     case = cases(TOY_WORDS)[0]
     instruction = "Given a pair of toy word lists, find the documents that share the query's words"
     template = str(manifest_of(folders["qwen3"])["prompt"]["template"])
