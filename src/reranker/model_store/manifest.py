@@ -97,6 +97,9 @@ class Manifest(BaseModel):
     normalize: bool = True
     tokenizer: str = "tokenizer.json"
     variants: dict[Literal["fp32", "int8"], str]
+    # OpenVINO IR graphs (an `.xml` whose weights are the `.bin` beside it), by variant: "int8" is
+    # static int8, its activation ranges calibrated at export. fp32 and bf16 run `variants["fp32"]`.
+    openvino: dict[Literal["int8"], str] = Field(default_factory=dict)
     files: dict[str, FileEntry]
     source: str | None = None
     # sha256 over the checkpoint's weight files: names the weights whatever exported them.
@@ -115,7 +118,8 @@ class Manifest(BaseModel):
         return files
 
     def model_post_init(self, __context: object) -> None:
-        for needed in [self.tokenizer, *self.variants.values()]:
+        ir_files = [name for xml in self.openvino.values() for name in (xml, openvino_weights(xml))]
+        for needed in [self.tokenizer, *self.variants.values(), *ir_files]:
             if needed not in self.files:
                 raise ValueError(f"{needed!r} is used by the manifest but not listed in files")
 
@@ -125,7 +129,9 @@ class Manifest(BaseModel):
         return self.prompt is not None and self.prompt.takes_instruction
 
     def to_json(self) -> str:
-        return self.model_dump_json(indent=2, exclude_none=True) + "\n"
+        # An empty `openvino` is left out, so folders exported without it keep their bytes.
+        unset = set() if self.openvino else {"openvino"}
+        return self.model_dump_json(indent=2, exclude_none=True, exclude=unset) + "\n"
 
     def fingerprint(self, variant: str) -> str | None:
         """Return a sha256 naming what scores: the weights, how they are read, and the variant.
@@ -148,6 +154,13 @@ class Manifest(BaseModel):
         if self.prompt is not None:  # only then: older folders keep their fingerprints
             identity["prompt"] = self.prompt.model_dump()
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def openvino_weights(xml: str) -> str:
+    """Return the `.bin` file OpenVINO reads beside an IR `.xml` file."""
+    if not xml.endswith(".xml"):
+        raise ValueError(f"OpenVINO graph {xml!r} must be an .xml file")
+    return xml[: -len(".xml")] + ".bin"
 
 
 def parse_manifest(raw: bytes | str, *, origin: str) -> Manifest:
