@@ -73,6 +73,9 @@ class Settings(BaseSettings):
 
     # Scoring.
     threads: int = Field(0, ge=0, le=256)
+    # onnxruntime's worker threads spin between batches (the default); off yields the cores at
+    # once, for hosts whose cores are shared (benchmarks/contention.py measures both).
+    spin_threads: bool = True
     providers: Providers = "auto"
     # True: every row runs alone (no padding, nothing shared with other rows), so a document's
     # score never depends on what else is in the request or what came before; dynamic int8

@@ -31,7 +31,10 @@ def load_scorer(folder: Path, manifest: Manifest, settings: Settings) -> Scorer:
         else None
     )
     session = create_session(
-        folder / manifest.variants[variant], threads=settings.threads, providers=settings.providers
+        folder / manifest.variants[variant],
+        threads=settings.threads,
+        providers=settings.providers,
+        spin_threads=settings.spin_threads,
     )
     model = OnnxModel(
         session,
