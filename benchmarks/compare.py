@@ -3,10 +3,10 @@
 All on the same MiniLM-L6 cross-encoder weights (common.model_setup("ce", ...)). For each
 max_length (128, 256, 512) the contenders start together, each in its own child process, and
 take turns request by request (throughput.interleave) on 1 query x N documents, short (~40
-words) and long (~200 words); figures are medians, ratios are to sentence-transformers (`st`) in
-the same run. Then a cold start per contender, one at a time: spawn -> ready -> first answer;
-for ours, the Lambda init path (`import reranker.handler` + one function-URL event, as
-cold_start.py does).
+words) and long (~200 words), one untimed request per set first; figures are medians, ratios
+are to sentence-transformers (`st`) in the same run. Then a cold start per contender, one at a
+time: spawn -> ready -> first answer; for ours, the Lambda init path (`import reranker.handler`
++ one function-URL event, as cold_start.py does).
 
 FlashRank and Infinity run under the benchmark venv's python (`make bench-venv`: .venv-bench,
 from benchmarks/requirements-bench.txt); without it they are skipped with a line that says so.
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -43,7 +44,7 @@ from common import (
 )
 from contenders import FLASHRANK_MODEL_FILE
 from procs import ApiServer, Worker
-from throughput import interleave
+from throughput import interleave, spearman
 
 BENCH_PYTHON = REPO_ROOT / ".venv-bench" / "bin" / "python"
 # Contenders whose libraries live in the benchmark venv only.
@@ -185,6 +186,18 @@ def spawn(
     return Worker(contender.label, args, env, python=python, cwd=cwd)
 
 
+def bench_versions(bench_python: Path) -> str:
+    """Return the versions of the other rerankers' libraries in the benchmark venv, for the header."""
+    if not bench_python.is_file():
+        return "absent"
+    names = ("flashrank", "infinity-emb", "optimum", "transformers", "sentence-transformers", "torch")
+    code = (
+        "import importlib.metadata as m, sys; print(' '.join(n + ' ' + m.version(n) for n in sys.argv[1:]))"
+    )
+    done = subprocess.run([bench_python, "-c", code, *names], capture_output=True, text=True, check=False)
+    return done.stdout.strip() or done.stderr.strip()[-300:]
+
+
 def available(contenders: Sequence[Contender], bench_python: Path) -> list[Contender]:
     """Return the contenders that can run here; say loudly which are skipped and why."""
     missing = sorted({c.name for c in contenders if c.name in BENCH_VENV_CONTENDERS})
@@ -209,11 +222,11 @@ def ratio_cell(rate: float, st_rate: float) -> str:
 def ratio_rows(
     labels: Sequence[str],
     rates: Mapping[tuple[str, str], float],
-    rss: Mapping[str, float],
+    extra: Mapping[str, Mapping[str, object]],
     columns: Sequence[str],
     baseline: str,
 ) -> list[dict[str, object]]:
-    """Return one row per contender: pairs/s with the ratio to `baseline` per column, peak RSS."""
+    """Return one row per contender: pairs/s with the ratio to `baseline` per column, then `extra`."""
     rows: list[dict[str, object]] = []
     for label in labels:
         row: dict[str, object] = {"contender": label}
@@ -222,8 +235,7 @@ def ratio_rows(
             row[column] = (
                 "n/a" if rate is None else ratio_cell(rate, rates.get((baseline, column), float("nan")))
             )
-        row["peak RSS MB"] = rss.get(label, float("nan"))
-        rows.append(row)
+        rows.append({**row, **extra.get(label, {})})
     return rows
 
 
@@ -251,13 +263,22 @@ def print_marked(rows: list[dict[str, object]], columns: list[str]) -> None:
 # --- The run ----------------------------------------------------------------------------------
 
 
+RSS = "peak RSS MB"
+CORR = "min rank corr vs st"
+
+
 def throughput(
     args: argparse.Namespace, contenders: Sequence[Contender]
-) -> tuple[dict[tuple[str, str], float], dict[str, float], list[str]]:
-    """Return pairs/s by (label, column), peak RSS by label (max over lengths), the columns."""
+) -> tuple[dict[tuple[str, str], float], dict[str, dict[str, float]], list[str]]:
+    """Return pairs/s by (label, column), per label its peak RSS and rank corr (worst over cells), columns.
+
+    The rank correlation (Spearman, first request of each cell) with sentence-transformers checks
+    that every contender runs the same weights and truncation: ~1 for fp32, a little less for int8.
+    """
     sets = {length: make_documents(args.docs, words, seed=1) for length, words in DOCUMENT_WORDS.items()}
     rates: dict[tuple[str, str], float] = {}
-    rss: dict[str, float] = {}
+    worst: dict[str, dict[str, float]] = {c.label: {RSS: 0.0, CORR: 1.0} for c in contenders}
+    st_index = next((i for i, c in enumerate(contenders) if c.name == "st"), None)
     columns: list[str] = []
     for max_length in args.max_lengths:
         model, checkpoint = model_setup("ce", max_length, args.cache_dir, args.rebuild)
@@ -268,11 +289,20 @@ def throughput(
                 process.wait_ready()
             for process in processes:
                 process.load(QUERY, sets)
+            # One untimed request per set first: a first request of a new size pays allocations.
+            interleave(processes, [(length, 1) for length in DOCUMENT_WORDS], args.pause)
             rounds = [(length, args.reps) for length in DOCUMENT_WORDS]
-            timings, _ = interleave(processes, rounds, args.pause)
+            timings, scores = interleave(processes, rounds, args.pause)
             for index, contender in enumerate(contenders):
-                peak = processes[index].peak_rss_mb()
-                rss[contender.label] = max(rss.get(contender.label, 0.0), peak)
+                figures = worst[contender.label]
+                figures[RSS] = max(figures[RSS], processes[index].peak_rss_mb())
+                for length in DOCUMENT_WORDS:
+                    corr = (
+                        spearman(scores[(index, length)], scores[(st_index, length)])
+                        if st_index is not None
+                        else float("nan")
+                    )
+                    figures[CORR] = min(figures[CORR], corr) if corr == corr else corr
         finally:
             for process in processes:
                 process.close()
@@ -281,7 +311,7 @@ def throughput(
             columns.append(column)
             for index, contender in enumerate(contenders):
                 rates[(contender.label, column)] = args.docs / median(timings[(index, length)])
-    return rates, rss, columns
+    return rates, worst, columns
 
 
 def cold_start_once(
@@ -347,17 +377,17 @@ def run(args: argparse.Namespace) -> None:
             "documents": f"{args.docs} per request; short {DOCUMENT_WORDS['short']} words, long "
             f"{DOCUMENT_WORDS['long']} words; from {workload_source()}" + (f"  !! {note}" if note else ""),
             "timed requests": f"{args.reps} per contender per cell (median)",
-            "benchmark venv": args.bench_python.parent.parent,
+            "benchmark venv": f"{args.bench_python.parent.parent}: {bench_versions(args.bench_python)}",
             "load average at start": load_average(),
         },
     )
     contenders = available(args.contenders, args.bench_python)
     started = time.perf_counter()
-    rates, rss, columns = throughput(args, contenders)
+    rates, worst, columns = throughput(args, contenders)
     labels = [c.label for c in contenders]
     baseline = next((c.label for c in contenders if c.name == "st"), "")
     print(f"## pairs/s (x {baseline or 'st: not run, no ratios'}), median of {args.reps} requests")
-    print_marked(ratio_rows(labels, rates, rss, columns, baseline), ["contender", *columns, "peak RSS MB"])
+    print_marked(ratio_rows(labels, rates, worst, columns, baseline), ["contender", *columns, RSS, CORR])
     print(f"load average after the throughput runs: {load_average()}")
     print()
     if args.cold_reps:
