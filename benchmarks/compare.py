@@ -171,19 +171,19 @@ def spawn(
     if contender.name == "api":
         env = {"RERANK_EMBEDDING_CACHE_SIZE": "0", **contender.env}
         return ApiServer(contender.label, model, contender.variant, env)
-    folder, python, cwd = model, sys.executable, None
+    folder, python = model, sys.executable
     env = dict(contender.env)
     if contender.name == "flashrank":
         folder, python = flashrank_folder(model, checkpoint, cache), str(bench_python)
     elif contender.name.startswith("infinity-"):
         engine = contender.name.removeprefix("infinity-")
         folder = infinity_folder(engine, contender.variant, model, checkpoint, cache)
-        python, cwd = str(bench_python), folder
+        python = str(bench_python)
         # Infinity caches its optimised graph under the hub cache: one per folder, not ~/.cache.
         env |= {"HF_HUB_CACHE": str(folder / ".hub"), "INFINITY_ANONYMOUS_USAGE_STATS": "0"}
     args = [contender.name, "--folder", str(folder), "--checkpoint", str(checkpoint), "--kind", "ce"]
     args += ["--max-length", str(max_length), "--variant", contender.variant]
-    return Worker(contender.label, args, env, python=python, cwd=cwd)
+    return Worker(contender.label, args, env, python=python)
 
 
 def bench_versions(bench_python: Path) -> str:

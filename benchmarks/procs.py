@@ -52,14 +52,12 @@ class Worker:
         args: Sequence[str],
         env: dict[str, str] | None = None,
         python: str = sys.executable,
-        cwd: Path | None = None,
     ) -> None:
         self.label = label
         self._log: IO[str] = tempfile.TemporaryFile("w+")
         self.started = time.perf_counter()
         self._process = subprocess.Popen(
             [python, str(HERE / "contenders.py"), *args],
-            cwd=cwd,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
