@@ -109,25 +109,28 @@ def _tokenizer_config(checkpoint: Path, max_length: int) -> dict[str, object]:
     return {**config, "model_max_length": max_length}
 
 
-def flashrank_folder(model: Path, checkpoint: Path, cache: Path) -> Path:
-    """Return a FlashRank model folder: our int8 ONNX file and the checkpoint's tokenizer files.
+def flashrank_folder(model: Path, checkpoint: Path, cache: Path, variant: str = "int8") -> Path:
+    """Return a FlashRank model folder: our ONNX file of `variant` and the checkpoint's tokenizer files.
 
     Ranker reads config.json (pad id), tokenizer_config.json, special_tokens_map.json (which
     transformers 5 no longer writes, so it is made from tokenizer_config's *_token entries) and
     tokenizer.json from cache_dir/model_name/.
     """
 
+    model_name = f"minilm-l6-ce-{variant}"
+
     def build(folder: Path) -> None:
-        inner = folder / "minilm-l6-ce-int8"
+        inner = folder / model_name
         inner.mkdir()
-        _link(model / "model.int8.onnx", inner / FLASHRANK_MODEL_FILE)
+        manifest = json.loads((model / "model.json").read_text())
+        _link(model / manifest["variants"][variant], inner / FLASHRANK_MODEL_FILE)
         for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
             _link(checkpoint / name, inner / name)
         config = json.loads((checkpoint / "tokenizer_config.json").read_text())
         tokens = {k: v for k, v in config.items() if k.endswith("_token") and isinstance(v, str)}
         (inner / "special_tokens_map.json").write_text(json.dumps(tokens))
 
-    return fill_once(cache / f"flashrank-{model.parent.name}", build) / "minilm-l6-ce-int8"
+    return fill_once(cache / f"flashrank-{variant}-{model.parent.name}", build) / model_name
 
 
 def infinity_folder(engine: str, variant: str, model: Path, checkpoint: Path, cache: Path) -> Path:
@@ -174,7 +177,8 @@ def spawn(
     folder, python = model, sys.executable
     env = dict(contender.env)
     if contender.name == "flashrank":
-        folder, python = flashrank_folder(model, checkpoint, cache), str(bench_python)
+        folder = flashrank_folder(model, checkpoint, cache, contender.variant)
+        python = str(bench_python)
     elif contender.name.startswith("infinity-"):
         engine = contender.name.removeprefix("infinity-")
         folder = infinity_folder(engine, contender.variant, model, checkpoint, cache)

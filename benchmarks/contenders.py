@@ -115,8 +115,8 @@ def _naive(folder: Path, variant: str, kind: str, max_length: int, threads: int,
     return score
 
 
-# The file FlashRank's Ranker loads from its model folder (compare.py links our int8 graph there).
-FLASHRANK_MODEL_FILE = "model.int8.onnx"
+# The file FlashRank's Ranker loads from its model folder (compare.py links our graph there).
+FLASHRANK_MODEL_FILE = "model.onnx"
 
 
 def _by_index(count: int, pairs: Sequence[tuple[int, float]]) -> list[float]:

@@ -94,8 +94,10 @@ def test_flashrank_folder_holds_our_int8_graph_and_the_tokenizer_files_it_reads(
     compare: ModuleType, tiny_cross_encoder_dir: Path, tmp_path: Path
 ) -> None:
     checkpoint = tiny_cross_encoder_dir.parent / "checkpoint"
-    folder = compare.flashrank_folder(tiny_cross_encoder_dir, checkpoint, tmp_path)
+    folder = compare.flashrank_folder(tiny_cross_encoder_dir, checkpoint, tmp_path, "int8")
     assert (folder / compare.FLASHRANK_MODEL_FILE).resolve() == (tiny_cross_encoder_dir / "model.int8.onnx")
+    fp32 = compare.flashrank_folder(tiny_cross_encoder_dir, checkpoint, tmp_path, "fp32")
+    assert (fp32 / compare.FLASHRANK_MODEL_FILE).resolve() == (tiny_cross_encoder_dir / "model.onnx")
     for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         assert (folder / name).is_file(), name
     tokens = json.loads((folder / "special_tokens_map.json").read_text())
