@@ -36,6 +36,7 @@ from common import (
     workload_source,
 )
 from procs import Worker
+from throughput import interleave
 
 BUILT_IN = {
     "spin": {},
@@ -95,15 +96,11 @@ def run(args: argparse.Namespace) -> None:
             worker.wait_ready()
             worker.load(QUERY, {"docs": documents})
         for count in args.hogs:
+            sys.stderr.write(f"{count} busy processes\n")
             with hogs(count):
-                seconds: dict[str, list[float]] = {label: [] for label, _ in workers}
-                for rep in range(args.reps):
-                    sys.stderr.write(f"{count} busy processes, round {rep + 1}/{args.reps}\n")
-                    shift = rep % len(workers)
-                    for label, worker in [*workers[shift:], *workers[:shift]]:
-                        seconds[label].append(worker.score("docs")[0])
-                for label, values in seconds.items():
-                    rates[(label, count)] = args.docs / median(values)
+                timings, _ = interleave([worker for _, worker in workers], [("docs", args.reps)], pause=0.2)
+            for index, (label, _) in enumerate(workers):
+                rates[(label, count)] = args.docs / median(timings[(index, "docs")])
     finally:
         for _, worker in workers:
             worker.close()
