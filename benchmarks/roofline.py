@@ -2,7 +2,9 @@
 
 Measures the GEMM rate this machine really reaches, with the shapes of one MiniLM-L6 layer
 (tokens x 384 x 1536) and all cores: fp32 through onnxruntime MatMul (and numpy's BLAS), int8
-through onnxruntime MatMulInteger (u8 x s8, what dynamic int8 runs). Then prints FLOPs per pair
+through onnxruntime MatMulInteger (u8 x s8, what dynamic int8 runs), and, when OpenVINO is
+installed, its MatMul at f32, bf16 (AMX or AVX512_BF16 where the CPU has them) and int8
+(FakeQuantize on both inputs, what a static int8 IR runs). Then prints FLOPs per pair
 at a few sequence lengths and the pairs/s ceiling those rates allow, to set against the
 pairs/s that throughput.py measures.
 
@@ -58,6 +60,28 @@ def _matmul_session(int8: bool, threads: int) -> ort.InferenceSession:
     return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
+def _openvino_gemm(tokens: int, precision: str, threads: int) -> Callable[[], object] | None:
+    """Return a call running one OpenVINO MatMul at `precision` (f32, bf16, int8); None without OpenVINO."""
+    try:
+        import openvino as ov
+        import openvino.opset13 as ops
+    except ImportError:
+        return None
+    rng = np.random.default_rng(1)
+    a = ops.parameter([tokens, HIDDEN], ov.Type.f32, name="a")
+    left, right = a, ops.constant(rng.standard_normal((HIDDEN, FFN)).astype(np.float32))
+    if precision == "int8":
+        low, high = np.float32(-4), np.float32(4)
+        left = ops.fake_quantize(a, low, high, low, high, 256)
+        right = ops.fake_quantize(right, low, high, low, high, 255)
+    model = ov.Model([ops.matmul(left, right, False, False)], [a], "gemm")
+    config = {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"}
+    config["INFERENCE_PRECISION_HINT"] = "bf16" if precision == "bf16" else "f32"
+    request = ov.Core().compile_model(model, "CPU", config).create_infer_request()
+    feed = {"a": rng.standard_normal((tokens, HIDDEN)).astype(np.float32)}
+    return partial(request.infer, feed)
+
+
 def rate(run: Callable[[], object], flops: float, reps: int) -> float:
     """Return the median GFLOP/s (or GOP/s) of `run`, after one warm-up call."""
     run()
@@ -100,20 +124,30 @@ def main(argv: Sequence[str] | None = None) -> None:
         rates[f"onnxruntime int8 MatMulInteger, {threads} thread(s)"] = rate(
             partial(int8.run, None, feed8), flops, args.reps
         )
+        for precision in ("f32", "bf16", "int8"):
+            gemm = _openvino_gemm(args.tokens, precision, threads)
+            if gemm is not None:
+                rates[f"OpenVINO {precision} MatMul, {threads} thread(s)"] = rate(gemm, flops, args.reps)
     rates["numpy fp32 matmul (BLAS, default threads)"] = rate(lambda: a32 @ b32, flops, args.reps)
     print_table([{"GEMM": k, "G(FL)OP/s": v} for k, v in rates.items()], ["GEMM", "G(FL)OP/s"])
     cores = os.cpu_count() or 1
-    fp32_rate = rates[f"onnxruntime fp32 MatMul, {cores} thread(s)"]
-    int8_rate = rates[f"onnxruntime int8 MatMulInteger, {cores} thread(s)"]
-    rows: list[dict[str, object]] = [
-        {
-            "tokens per pair": length,
-            "GFLOP per pair": flops_per_pair(length) / 1e9,
-            "fp32 ceiling pairs/s": fp32_rate * 1e9 / flops_per_pair(length),
-            "int8 ceiling pairs/s": int8_rate * 1e9 / flops_per_pair(length),
-        }
-        for length in (128, 256, 300, 512)
-    ]
+
+    def best(*names: str) -> float:
+        """Return the fastest all-core rate among the runtimes measured."""
+        return max(rates.get(f"{name}, {cores} thread(s)", 0.0) for name in names)
+
+    ceilings = {
+        "fp32": best("onnxruntime fp32 MatMul", "OpenVINO f32 MatMul"),
+        "bf16": best("OpenVINO bf16 MatMul"),
+        "int8": best("onnxruntime int8 MatMulInteger", "OpenVINO int8 MatMul"),
+    }
+    rows: list[dict[str, object]] = []
+    for length in (128, 256, 300, 512):
+        row: dict[str, object] = {"tokens per pair": length, "GFLOP per pair": flops_per_pair(length) / 1e9}
+        for precision, gemm_rate in ceilings.items():
+            if gemm_rate:
+                row[f"{precision} ceiling pairs/s"] = gemm_rate * 1e9 / flops_per_pair(length)
+        rows.append(row)
     print_table(rows, list(rows[0]))
     print(
         "ceiling = all-core GEMM rate / FLOPs per pair: no model reaches it (attention softmax, norms, GELU,"
