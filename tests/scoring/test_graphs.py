@@ -40,7 +40,7 @@ def manifest(*, int8: bool = True, ir: bool = True) -> Manifest:
 def choose(
     backend: str, variant: str, support: OpenVinoSupport = OV_BF16, model: Manifest | None = None
 ) -> GraphChoice:
-    settings = Settings(backend=backend, variant=variant, providers="cpu")  # type: ignore[arg-type]
+    settings = Settings(backend=backend, variant=variant, providers="cpu")
     return choose_graph(model or manifest(), settings, support)
 
 
@@ -140,7 +140,8 @@ def test_auto_leaves_cuda_to_onnxruntime(monkeypatch: pytest.MonkeyPatch) -> Non
             "fp32",
             NO_OV,
             manifest(),
-            "RERANK_BACKEND=openvino but the openvino package is not installed (install the [openvino] extra)",
+            "RERANK_BACKEND=openvino but the openvino package is not installed "
+            "(install the [openvino] extra)",
         ),
         (
             "openvino",
