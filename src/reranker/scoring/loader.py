@@ -12,7 +12,7 @@ from reranker.scoring.cross_encoder import CrossEncoderScorer
 from reranker.scoring.embedding_cache import EmbeddingCache
 from reranker.scoring.graphs import GraphChoice, choose_graph
 from reranker.scoring.prompt import PromptEncoder
-from reranker.scoring.runner import GraphRunner
+from reranker.scoring.runner import GraphRunner, RowPlan
 from reranker.scoring.session import OnnxModel, create_session
 from reranker.scoring.tokenize import TextEncoder, load_tokenizer
 from reranker.scoring.types import Scorer
@@ -51,28 +51,16 @@ def load_runner(
     folder: Path, manifest: Manifest, settings: Settings, choice: GraphChoice, *, pad_id: int
 ) -> GraphRunner:
     """Return the chosen graph loaded by its runtime; rows alone when scoring is deterministic."""
-    output = OUTPUT_BY_KIND[manifest.kind]
-    # Right padding, masked; decoders gather the last real token.
-    batch_size = 1 if settings.deterministic else settings.max_batch_size
-    budget = settings.batch_token_budget
+    plan = RowPlan(
+        output=OUTPUT_BY_KIND[manifest.kind],
+        variant=choice.label,
+        pad_id=pad_id,
+        token_budget=settings.batch_token_budget,
+        max_batch_size=1 if settings.deterministic else settings.max_batch_size,
+    )
     if choice.backend == "openvino":
         from reranker.scoring.openvino_runtime import OpenVinoModel, compile_graph
 
-        compiled = compile_graph(folder / choice.graph, choice, threads=settings.threads)
-        return OpenVinoModel(
-            compiled,
-            output=output,
-            variant=choice.label,
-            pad_id=pad_id,
-            token_budget=budget,
-            max_batch_size=batch_size,
-        )
+        return OpenVinoModel(compile_graph(folder / choice.graph, choice, threads=settings.threads), plan)
     session = create_session(folder / choice.graph, threads=settings.threads, providers=settings.providers)
-    return OnnxModel(
-        session,
-        output=output,
-        variant=choice.label,
-        pad_id=pad_id,
-        token_budget=budget,
-        max_batch_size=batch_size,
-    )
+    return OnnxModel(session, plan)

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import openvino
 
-from reranker.errors import ConfigurationError, ModelUnavailable
+from reranker.errors import ModelUnavailable
 from reranker.scoring.graphs import GraphChoice
-from reranker.scoring.runner import BatchedRunner, FloatArray, IntArray
+from reranker.scoring.runner import BatchedRunner, FloatArray, IntArray, RowPlan
 
 PROVIDER = "OpenVINO CPU"
 
@@ -40,30 +40,17 @@ def compile_graph(path: Path, choice: GraphChoice, *, threads: int) -> openvino.
 class OpenVinoModel(BatchedRunner):
     """One compiled graph with our input contract; each thread runs its own infer request."""
 
-    def __init__(
-        self,
-        compiled: openvino.CompiledModel,
-        *,
-        output: str,
-        variant: str,
-        pad_id: int,
-        token_budget: int,
-        max_batch_size: int,
-    ) -> None:
-        input_names = {name for port in compiled.inputs for name in port.get_names()}
-        output_names = {name for port in compiled.outputs for name in port.get_names()}
+    def __init__(self, compiled: openvino.CompiledModel, plan: RowPlan) -> None:
         super().__init__(
-            input_names=input_names, pad_id=pad_id, token_budget=token_budget, max_batch_size=max_batch_size
+            plan,
+            inputs={name for port in compiled.inputs for name in port.get_names()},
+            outputs={name for port in compiled.outputs for name in port.get_names()},
+            provider=PROVIDER,
+            runtime="OpenVINO",
         )
-        if {"input_ids", "attention_mask"} - input_names or output not in output_names:
-            raise ConfigurationError(
-                f"OpenVINO graph does not follow the model contract (inputs {sorted(input_names)})"
-            )
         self._compiled = compiled
-        self._output = compiled.output(output)
+        self._output = compiled.output(plan.output)
         self._local = threading.local()  # an infer request is not safe to share between threads
-        self.provider = PROVIDER
-        self.variant = variant
 
     def _infer(self, feed: Mapping[str, IntArray]) -> FloatArray:
         request: openvino.InferRequest | None = getattr(self._local, "request", None)

@@ -11,7 +11,7 @@ import onnxruntime as ort
 
 from reranker.config import Providers
 from reranker.errors import ConfigurationError, ModelUnavailable
-from reranker.scoring.runner import BatchedRunner, FloatArray, IntArray
+from reranker.scoring.runner import BatchedRunner, FloatArray, IntArray, RowPlan
 
 logger = logging.getLogger(__name__)
 
@@ -46,30 +46,16 @@ def create_session(path: Path, *, threads: int, providers: Providers) -> ort.Inf
 class OnnxModel(BatchedRunner):
     """One ONNX graph with our input contract, run by onnxruntime."""
 
-    def __init__(
-        self,
-        session: ort.InferenceSession,
-        *,
-        output: str,
-        variant: str,
-        pad_id: int,
-        token_budget: int,
-        max_batch_size: int,
-    ) -> None:
-        input_names = {node.name for node in session.get_inputs()}
+    def __init__(self, session: ort.InferenceSession, plan: RowPlan) -> None:
         super().__init__(
-            input_names=input_names, pad_id=pad_id, token_budget=token_budget, max_batch_size=max_batch_size
+            plan,
+            inputs={node.name for node in session.get_inputs()},
+            outputs={node.name for node in session.get_outputs()},
+            provider=session.get_providers()[0],
+            runtime="ONNX",
         )
         self._session = session
-        self._output = output
-        missing = {"input_ids", "attention_mask"} - input_names
-        if missing or output not in {node.name for node in session.get_outputs()}:
-            raise ConfigurationError(
-                f"ONNX graph does not follow the model contract (inputs {sorted(input_names)})"
-            )
-        self.provider: str = session.get_providers()[0]
-        self.variant = variant
 
     def _infer(self, feed: Mapping[str, IntArray]) -> FloatArray:
-        (output,) = self._session.run([self._output], dict(feed))
+        (output,) = self._session.run([self._plan.output], dict(feed))
         return np.asarray(output, dtype=np.float32)
