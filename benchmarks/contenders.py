@@ -9,12 +9,17 @@ stdin/stdout with one JSON object per line, so it can interleave contenders requ
 
 Contenders: `scorer` (our scorer, reranker.scoring.loader.load_scorer), `st` (sentence-transformers
 on PyTorch), `naive` (onnxruntime on our ONNX file, fixed padding to max_length, input order,
-batches of 32: the loop most ONNX rerankers ship).
+batches of 32: the loop most ONNX rerankers ship), and the other rerankers, which run under the
+benchmark venv's python (.venv-bench, `make bench-venv`) and import nothing of ours: `flashrank`
+(FlashRank's Ranker on a folder compare.py lays out with our int8 ONNX file), `infinity-onnx` and
+`infinity-torch` (infinity-emb's rerank engine, in process, on folders compare.py lays out).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import importlib
 import json
 import os
 import resource
@@ -110,10 +115,68 @@ def _naive(folder: Path, variant: str, kind: str, max_length: int, threads: int,
     return score
 
 
+# The file FlashRank's Ranker loads from its model folder (compare.py links our graph there).
+FLASHRANK_MODEL_FILE = "model.onnx"
+
+
+def _by_index(count: int, pairs: Sequence[tuple[int, float]]) -> list[float]:
+    """Return scores in input order from (input index, score) pairs of a ranked answer."""
+    scores = [0.0] * count
+    for index, value in pairs:
+        scores[index] = float(value)
+    return scores
+
+
+def _flashrank(folder: Path, max_length: int, **_: Any) -> Score:
+    # Imported by name: FlashRank lives in the benchmark venv only, so mypy never sees it.
+    flashrank = importlib.import_module("flashrank")
+    # Ranker only knows the model names of its own download map; ours is registered in that map
+    # so Ranker finds the folder already there and never reaches for the network.
+    importlib.import_module("flashrank.Config").model_file_map[folder.name] = FLASHRANK_MODEL_FILE
+    ranker = flashrank.Ranker(
+        model_name=folder.name, cache_dir=str(folder.parent), max_length=max_length, log_level="WARNING"
+    )
+
+    def score(query: str, documents: Sequence[str]) -> Sequence[float]:
+        passages = [{"id": i, "text": d} for i, d in enumerate(documents)]
+        ranked = ranker.rerank(flashrank.RerankRequest(query=query, passages=passages))
+        return _by_index(len(documents), [(p["id"], p["score"]) for p in ranked])
+
+    return score
+
+
+def _infinity(folder: Path, engine: str) -> Score:
+    infinity = importlib.import_module("infinity_emb")
+    # infinity-emb 0.0.78 hands optimum the ONNX file's path as globbed under model_name_or_path, and
+    # optimum 2.x accepts a bare file name only: "." (the child runs in the folder) makes it one.
+    os.chdir(folder)
+    engine_args = infinity.EngineArgs(model_name_or_path=".", engine=engine, device="cpu", model_warmup=False)
+    model = infinity.AsyncEmbeddingEngine.from_args(engine_args)
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(model.astart())
+
+    def score(query: str, documents: Sequence[str]) -> Sequence[float]:
+        results, _ = loop.run_until_complete(model.rerank(query=query, docs=list(documents)))
+        return _by_index(len(documents), [(r.index, r.relevance_score) for r in results])
+
+    return score
+
+
+def _infinity_onnx(folder: Path, **_: Any) -> Score:
+    return _infinity(folder, "optimum")
+
+
+def _infinity_torch(folder: Path, **_: Any) -> Score:
+    return _infinity(folder, "torch")
+
+
 FACTORIES: dict[str, Callable[..., Score]] = {
     "scorer": _scorer,
     "st": _sentence_transformers,
     "naive": _naive,
+    "flashrank": _flashrank,
+    "infinity-onnx": _infinity_onnx,
+    "infinity-torch": _infinity_torch,
 }
 
 
@@ -143,10 +206,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("contender", choices=sorted(FACTORIES))
-    parser.add_argument("--folder", type=Path, required=True, help="exported model folder")
+    parser.add_argument(
+        "--folder", type=Path, required=True, help="exported model folder (or the contender's own)"
+    )
     parser.add_argument("--checkpoint", type=Path, required=True, help="PyTorch checkpoint folder")
     parser.add_argument("--kind", choices=["ce", "bi"], required=True)
-    parser.add_argument("--variant", choices=["fp32", "int8"], default="fp32")
+    parser.add_argument("--variant", default="fp32", help="a variant of the model folder (fp32, int8)")
     parser.add_argument("--max-length", type=int, required=True)
     parser.add_argument("--threads", type=int, default=0, help="0: the library's default")
     parser.add_argument("--query", default="warm up", help="the first (untimed) call's query")

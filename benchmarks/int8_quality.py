@@ -1,7 +1,8 @@
-"""int8 ranking quality: nDCG@10 on SciFact (BM25 top-k reranked) with the fp32 and the int8 graph.
+"""int8 ranking quality: nDCG@10 on SciFact (BM25 top-k reranked), fp32 against each cheaper graph.
 
-Runs the eval harness (`reranker eval run`, in process, RERANK_VARIANT=fp32 then int8) on the
-same model folder and candidates, then prints both figures and the loss. The default bi-encoder
+Runs the eval harness (`reranker eval run`, one child process per graph) on the same model
+folder and candidates: fp32 and dynamic int8 on onnxruntime, static int8 and bf16 on OpenVINO
+(`--graphs` picks), then prints each figure and its loss against fp32. The default bi-encoder
 all-MiniLM-L6-v2 (`--model bi`, the default) carries real relevance; the MiniLM-L6 cross-encoder
 shape (`--model ce`) has an untrained head, so its nDCG only says how far int8 moves rankings.
 
@@ -26,18 +27,26 @@ from procs import child_env
 METRICS = ["ndcg@10", "mrr@10"]
 
 
-def evaluate(folder: Path, variant: str, args: argparse.Namespace) -> dict[str, float]:
-    """Return the reranked run's metrics from one `reranker eval run` with this variant."""
-    out = args.out / f"{folder.parent.name}-{variant}-q{args.max_queries}-k{args.top_k}"
+GRAPHS = {
+    "fp32": {"RERANK_BACKEND": "onnxruntime", "RERANK_VARIANT": "fp32"},
+    "int8 dynamic": {"RERANK_BACKEND": "onnxruntime", "RERANK_VARIANT": "int8"},
+    "int8 static": {"RERANK_BACKEND": "openvino", "RERANK_VARIANT": "int8"},
+    "bf16": {"RERANK_BACKEND": "openvino", "RERANK_VARIANT": "bf16"},
+}
+
+
+def evaluate(folder: Path, graph: str, args: argparse.Namespace) -> dict[str, float]:
+    """Return the reranked run's metrics from one `reranker eval run` on this graph."""
+    out = args.out / f"{folder.parent.name}-{graph.replace(' ', '-')}-q{args.max_queries}-k{args.top_k}"
     command = [sys.executable, "-m", "reranker.cli", "eval", "run", str(args.dataset), "--model", str(folder)]
     command += ["--out", str(out), "--top-k", str(args.top_k), "--no-progress", "--metrics", *METRICS]
     command += ["--cache-dir", str(args.out / "bm25-cache"), "--split", args.split]
     if args.max_queries:
         command += ["--max-queries", str(args.max_queries)]
     started = time.perf_counter()
-    done = subprocess.run(command, env=child_env({"RERANK_VARIANT": variant}), capture_output=True, text=True)
+    done = subprocess.run(command, env=child_env(GRAPHS[graph]), capture_output=True, text=True)
     if done.returncode != 0:
-        raise RuntimeError(f"reranker eval run ({variant}) failed:\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"reranker eval run ({graph}) failed:\n{done.stderr[-3000:]}")
     report = json.loads((out / "report.json").read_text())
     figures = {metric: float(report["metrics"]["reranked"][metric]) for metric in METRICS}
     first = {f"bm25 {metric}": float(report["metrics"]["first_stage"][metric]) for metric in METRICS}
@@ -58,17 +67,21 @@ def run(args: argparse.Namespace) -> None:
             "candidates": f"BM25 top {args.top_k}",
         },
     )
-    results = {variant: evaluate(folder, variant, args) for variant in ("fp32", "int8")}
-    rows: list[dict[str, object]] = [
-        {"variant": variant, **{k: f"{v:.0f}" if k == "seconds" else f"{v:.4f}" for k, v in figures.items()}}
-        for variant, figures in results.items()
-    ]
-    rows.append(
-        {"variant": "int8 - fp32", **{m: f"{results['int8'][m] - results['fp32'][m]:+.4f}" for m in METRICS}}
+    results = {graph: evaluate(folder, graph, args) for graph in ["fp32", *args.graphs]}
+    rows: list[dict[str, object]] = []
+    for graph, figures in results.items():
+        row: dict[str, object] = {"graph": graph, "seconds": f"{figures['seconds']:.0f}"}
+        row.update({k: f"{v:.4f}" for k, v in figures.items() if k != "seconds"})
+        row.update({f"{m} - fp32": f"{figures[m] - results['fp32'][m]:+.4f}" for m in METRICS})
+        rows.append(row)
+    print_table(
+        rows,
+        ["graph", *METRICS, *(f"{m} - fp32" for m in METRICS), *(f"bm25 {m}" for m in METRICS), "seconds"],
     )
-    print_table(rows, ["variant", *METRICS, *(f"bm25 {m}" for m in METRICS), "seconds"])
-    loss = results["fp32"]["ndcg@10"] - results["int8"]["ndcg@10"]
-    print(f"int8 nDCG@10 loss: {loss:+.4f} (target <= 0.005: {'met' if loss <= 0.005 else 'NOT met'})")
+    for graph in args.graphs:
+        loss = results["fp32"]["ndcg@10"] - results[graph]["ndcg@10"]
+        verdict = "met" if loss <= 0.005 else "NOT met"
+        print(f"{graph} nDCG@10 loss against fp32: {loss:+.4f} (target <= 0.005: {verdict})")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -76,6 +89,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", choices=["ce", "bi"], default="bi")
+    parser.add_argument(
+        "--graphs",
+        type=lambda text: text.split(","),
+        default=["int8 dynamic", "int8 static"],
+        help=f"compared with fp32, comma-separated, from {[g for g in GRAPHS if g != 'fp32']}",
+    )
     parser.add_argument("--max-length", type=int, default=None, help="default: 512 (ce), 256 (bi)")
     parser.add_argument("--dataset", type=Path, default=SCIFACT)
     parser.add_argument("--split", default="test")
@@ -88,6 +107,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="20 queries, top 10")
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.graphs) - set(GRAPHS) | ({"fp32"} & set(args.graphs)))
+    if unknown:
+        parser.error(f"--graphs: {unknown} not comparable; choose from {[g for g in GRAPHS if g != 'fp32']}")
     args.max_length = args.max_length or (512 if args.model == "ce" else 256)
     if args.quick:
         args.max_queries, args.top_k = 20, 10

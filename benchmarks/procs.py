@@ -41,13 +41,23 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 class Worker:
-    """A contenders.py child, ready once it has loaded its model and answered one call."""
+    """A contenders.py child, ready once it has loaded its model and answered one call.
 
-    def __init__(self, label: str, args: Sequence[str], env: dict[str, str] | None = None) -> None:
+    `python` may be another venv's interpreter (the benchmark venv's, for FlashRank and Infinity).
+    """
+
+    def __init__(
+        self,
+        label: str,
+        args: Sequence[str],
+        env: dict[str, str] | None = None,
+        python: str = sys.executable,
+    ) -> None:
         self.label = label
         self._log: IO[str] = tempfile.TemporaryFile("w+")
+        self.started = time.perf_counter()
         self._process = subprocess.Popen(
-            [sys.executable, str(HERE / "contenders.py"), *args],
+            [python, str(HERE / "contenders.py"), *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
@@ -57,7 +67,8 @@ class Worker:
         self.ready: dict[str, Any] = {}
 
     def wait_ready(self) -> None:
-        self.ready = self._read()
+        """Wait for the child's ready line (model loaded, one call made); note the seconds since spawn."""
+        self.ready = {**self._read(), "spawn_to_ready_seconds": time.perf_counter() - self.started}
 
     def _read(self) -> dict[str, Any]:
         assert self._process.stdout is not None

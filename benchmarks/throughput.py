@@ -64,6 +64,31 @@ def repeats_for(size: int, reps: int) -> int:
     return max(1, round(reps * min(3.0, 100 / size)))
 
 
+Timings = dict[tuple[int, str], list[float]]
+
+
+def interleave(
+    processes: Sequence[Worker | ApiServer], rounds: Sequence[tuple[str, int]], pause: float
+) -> tuple[Timings, Timings]:
+    """Score each (set name, repeats) round on every process in turn; return seconds and first scores.
+
+    Both are keyed by (process index, set name). Who goes first rotates every repeat, so no
+    contender always follows the same neighbour and machine noise hits all alike.
+    """
+    timings: Timings = {}
+    first_scores: Timings = {}
+    for name, repeats in rounds:
+        for rep in range(repeats):
+            sys.stderr.write(f"set {name}, round {rep + 1}/{repeats}\n")
+            shift = rep % len(processes)
+            for index in [*range(shift, len(processes)), *range(shift)]:
+                seconds, scores = processes[index].score(name)
+                timings.setdefault((index, name), []).append(seconds)
+                first_scores.setdefault((index, name), scores)
+                time.sleep(pause)
+    return timings, first_scores
+
+
 def start_contenders(
     args: argparse.Namespace, folder: Path, checkpoint: Path
 ) -> list[tuple[str, str, Worker | ApiServer]]:
@@ -111,19 +136,9 @@ def run(args: argparse.Namespace) -> None:
     try:
         for _, _, process in contenders:
             process.load(QUERY, sets)
-        timings: dict[tuple[int, int], list[float]] = {}
-        first_scores: dict[tuple[int, int], list[float]] = {}
+        rounds = [(str(size), repeats_for(size, args.reps)) for size in args.sizes]
         started = time.perf_counter()
-        for size in args.sizes:
-            for rep in range(repeats_for(size, args.reps)):
-                sys.stderr.write(f"{size} documents, round {rep + 1}/{repeats_for(size, args.reps)}\n")
-                # Rotate who goes first so no contender always follows the same neighbour.
-                shift = rep % len(contenders)
-                for index in [*range(shift, len(contenders)), *range(shift)]:
-                    seconds, scores = contenders[index][2].score(str(size))
-                    timings.setdefault((index, size), []).append(seconds)
-                    first_scores.setdefault((index, size), scores)
-                    time.sleep(args.pause)
+        timings, first_scores = interleave([process for _, _, process in contenders], rounds, args.pause)
         elapsed = time.perf_counter() - started
         rss = [process.peak_rss_mb() for _, _, process in contenders]
     finally:
@@ -134,12 +149,13 @@ def run(args: argparse.Namespace) -> None:
     st_index = next((i for i, (c, _, _) in enumerate(contenders) if c == "st"), None)
     rows: list[dict[str, object]] = []
     for size in args.sizes:
-        st_rate = size / median(timings[(st_index, size)]) if st_index is not None else float("nan")
+        key = str(size)
+        st_rate = size / median(timings[(st_index, key)]) if st_index is not None else float("nan")
         for index, (contender, variant, _) in enumerate(contenders):
-            seconds = timings[(index, size)]
+            seconds = timings[(index, key)]
             rate = size / median(seconds)
             corr = (
-                spearman(first_scores[(index, size)], first_scores[(reference, size)])
+                spearman(first_scores[(index, key)], first_scores[(reference, key)])
                 if reference is not None
                 else float("nan")
             )

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
 
     # Scoring.
     threads: int = Field(0, ge=0, le=256)
+    # onnxruntime's worker threads spin between batches (the default); off yields the cores at
+    # once, for hosts whose cores are shared (benchmarks/contention.py measures both).
+    spin_threads: bool = True
     providers: Providers = "auto"
     # Which runtime runs the graph (scoring/graphs.py): "auto" is OpenVINO when its package is
     # installed, no CUDA provider is in use and the model has the variant's graph; else onnxruntime.

@@ -20,6 +20,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 import onnxruntime as ort  # noqa: E402
+import openvino as ov  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 
 from reranker.export import parity  # noqa: E402
@@ -94,6 +95,15 @@ def run_onnx(model_dir: Path, variant: str, encoded: Any) -> Floats:
     return np.asarray(onnx_session.run(None, feed)[0], dtype=np.float64)
 
 
+def run_static_int8(model_dir: Path, encoded: Any) -> Floats:
+    """Run the OpenVINO static int8 IR at fp32 activations (bf16 would blur the comparison)."""
+    xml = model_dir / manifest_of(model_dir).openvino["int8"]
+    compiled = ov.Core().compile_model(str(xml), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    names = {port.any_name for port in compiled.inputs}
+    feed = {k: v.numpy().astype(np.int64) for k, v in encoded.items() if k in names}
+    return np.asarray(compiled.create_infer_request().infer(feed)[0], dtype=np.float64)
+
+
 def cross_encoder_reference(
     checkpoint: Path, pairs: Sequence[tuple[str, str]], max_length: int
 ) -> tuple[Any, Floats]:
@@ -151,7 +161,11 @@ def test_tiny_cross_encoder_manifest(tiny_cross_encoder_dir: Path) -> None:
         "SkipLayerNormalization": 4,
     }
     figures = manifest.export["parity"]
-    assert isinstance(figures, dict) and set(figures) == {"fp32", "int8"}
+    assert isinstance(figures, dict) and set(figures) == {"fp32", "int8", "int8-static"}
+    assert manifest.openvino == {"int8": "openvino/model.int8.xml"}
+    static = manifest.export["static_int8"]
+    assert isinstance(static, dict)
+    assert (static["calibration"], static["calibration_rows"]) == ("the fixed sample rows", 49)  # 6 x 8 + 1
 
 
 def test_default_model_manifest(default_model_dir: Path) -> None:
@@ -176,8 +190,10 @@ def test_files_match_their_sha256_and_nothing_else_is_there(
 ) -> None:
     model_dir: Path = request.getfixturevalue(fixture)
     manifest = manifest_of(model_dir)
-    assert sorted(p.name for p in model_dir.iterdir()) == sorted([MANIFEST_NAME, *manifest.files])
-    assert set(manifest.files) == {"tokenizer.json", "model.onnx", "model.int8.onnx"}
+    present = [p.relative_to(model_dir).as_posix() for p in model_dir.rglob("*") if p.is_file()]
+    assert sorted(present) == sorted([MANIFEST_NAME, *manifest.files])
+    ir = {"openvino/model.int8.xml", "openvino/model.int8.bin"}
+    assert set(manifest.files) == {"tokenizer.json", "model.onnx", "model.int8.onnx", *ir}
     for name, entry in manifest.files.items():
         assert sha256_file(model_dir / name) == entry.sha256
         assert (model_dir / name).stat().st_size == entry.size
@@ -221,10 +237,11 @@ def assert_cross_encoder_parity(model_dir: Path, labels: int) -> Floats:
     assert int(encoded["attention_mask"].sum(1).max()) == 128  # one pair is truncated
     fp32 = run_onnx(model_dir, "fp32", encoded)
     assert np.max(np.abs(fp32 - expected)) <= parity.FP32_MAX_ABS_DIFF
-    int8 = run_onnx(model_dir, "int8", encoded)
-    reference, quantized = parity.positive_logit(expected), parity.positive_logit(int8)
-    assert parity.spearman(reference, quantized) >= parity.INT8_MIN_SPEARMAN
-    assert parity.pearson(reference, quantized) >= parity.INT8_MIN_PEARSON
+    reference = parity.positive_logit(expected)
+    for int8 in (run_onnx(model_dir, "int8", encoded), run_static_int8(model_dir, encoded)):
+        quantized = parity.positive_logit(int8)
+        assert parity.spearman(reference, quantized) >= parity.INT8_MIN_SPEARMAN
+        assert parity.pearson(reference, quantized) >= parity.INT8_MIN_PEARSON
     return expected
 
 
@@ -244,11 +261,11 @@ def test_default_bi_encoder_parity(default_model_dir: Path) -> None:
     fp32 = run_onnx(default_model_dir, "fp32", encoded)
     assert np.min(cosines(fp32, expected)) >= parity.FP32_MIN_COSINE
     assert np.allclose(np.linalg.norm(fp32, axis=1), 1.0, atol=1e-5)
-    int8 = run_onnx(default_model_dir, "int8", encoded)
-    assert np.min(cosines(int8, expected)) >= parity.INT8_MIN_COSINE
-    assert np.mean(cosines(int8, expected)) >= parity.INT8_MIN_MEAN_COSINE
-    # Meaning survives int8: the query is closer to its answer than to an unrelated text.
-    assert int8[0] @ int8[1] > int8[0] @ int8[2] + 0.2
+    for int8 in (run_onnx(default_model_dir, "int8", encoded), run_static_int8(default_model_dir, encoded)):
+        assert np.min(cosines(int8, expected)) >= parity.INT8_MIN_COSINE
+        assert np.mean(cosines(int8, expected)) >= parity.INT8_MIN_MEAN_COSINE
+        # Meaning survives int8: the query is closer to its answer than to an unrelated text.
+        assert int8[0] @ int8[1] > int8[0] @ int8[2] + 0.2
 
 
 def test_a_bare_encoder_exports_unnormalised_mean_pooling(
@@ -273,6 +290,47 @@ def test_roberta_graph_has_no_token_type_ids(tmp_path: Path) -> None:
     assert manifest.export["fused_ops"]["Attention"] == 2  # type: ignore[index]
     names = [node.name for node in session(tmp_path / "out", "int8").get_inputs()]
     assert names == ["input_ids", "attention_mask"]
+
+
+def test_static_int8_calibrates_on_the_users_file(tiny_cross_encoder_dir: Path, tmp_path: Path) -> None:
+    rows = [{"query": q, "document": d} for q, d in NEW_PAIRS]
+    calibration = tmp_path / "traffic.jsonl"
+    calibration.write_text("\n".join(json.dumps(row) for row in rows) + "\n\n", encoding="utf-8")
+    manifest = export_model(
+        checkpoint_of(tiny_cross_encoder_dir), tmp_path / "out", name="x", calibration=calibration
+    )
+    static = manifest.export["static_int8"]
+    assert isinstance(static, dict)
+    assert (static["calibration"], static["calibration_rows"]) == ("traffic.jsonl", len(NEW_PAIRS))
+    # Other ranges, other weights: the IR is not the one calibrated on the samples.
+    default = manifest_of(tiny_cross_encoder_dir).files["openvino/model.int8.bin"]
+    assert manifest.files["openvino/model.int8.bin"].sha256 != default.sha256
+
+
+@pytest.mark.parametrize(
+    ("lines", "options", "message"),
+    [
+        (['{"query": "q"}'], {}, r'line 1: a cross-encoder calibration row needs "query", "document"'),
+        (['{"query": "q", "document": 3}'], {}, r"needs .* as non-empty strings"),
+        (['{"text": "t"}', "not json"], {"kind": "bi-encoder"}, r"line 2 is not JSON"),
+        (["", "  "], {}, "has no rows"),
+        (['{"query": "q", "document": "d"}'], {"variants": ["fp32"]}, "does not write"),
+    ],
+)
+def test_a_bad_calibration_file_fails_before_any_export(
+    tiny_cross_encoder_dir: Path, tmp_path: Path, lines: list[str], options: dict[str, Any], message: str
+) -> None:
+    calibration = tmp_path / "calibration.jsonl"
+    calibration.write_text("\n".join(lines), encoding="utf-8")
+    with pytest.raises(ExportError, match=message):
+        export_model(
+            checkpoint_of(tiny_cross_encoder_dir),
+            tmp_path / "out",
+            name="x",
+            calibration=calibration,
+            **options,
+        )
+    assert not (tmp_path / "out").exists()
 
 
 # --- refusals -----------------------------------------------------------------------------

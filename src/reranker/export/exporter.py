@@ -40,6 +40,12 @@ from reranker.export.loading import (
     transformers_offline,
 )
 from reranker.export.samples import sample_inputs
+from reranker.export.static_int8 import (
+    IR_INT8_FILE,
+    calibration_feeds,
+    quantize_static_int8,
+    read_calibration,
+)
 from reranker.export.wrappers import BiEncoderGraph, CrossEncoderGraph, LastTokenReference, YesNoGraph
 from reranker.model_store.manifest import (
     MANIFEST_NAME,
@@ -47,8 +53,10 @@ from reranker.model_store.manifest import (
     Manifest,
     ModelKind,
     file_entry,
+    openvino_weights,
     weights_sha256,
 )
+from reranker.scoring.tokenize import Encoded, TextEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +102,17 @@ def _example_inputs(
     }
 
 
+def _calibration_encoded(
+    backend: Any, kind: ModelKind, max_length: int, rows: Sequence[tuple[str, ...]] | None
+) -> list[Encoded]:
+    """Return the calibration rows framed as serving frames them (the samples when `rows` is None)."""
+    encoder = TextEncoder(backend, max_length, None)
+    texts = rows if rows is not None else sample_inputs(kind, max_length)
+    if kind == "cross-encoder":
+        return [encoder.encode_pairs(query, [document], "end", None)[0] for query, document in texts]
+    return encoder.encode_documents([text for (text,) in texts], "end", None)
+
+
 def _publish(folder: Path, out: Path, staging: Path, overwrite: bool) -> None:
     """Move the finished `folder` to `out`; an old `out` is kept until the new one is in place."""
     previous: Path | None = None
@@ -126,12 +145,15 @@ def export_model(
     overwrite: bool = False,
     prompt_template: str | None = None,
     instruction: str | None = None,
+    calibration: Path | None = None,
 ) -> Manifest:
     """Return the manifest of the model folder written to `out` from checkpoint `source`.
 
     `prompt_template` and `instruction` override a yes/no reranker family's own prompt
     (see export/families.py); other families take neither. `variants` defaults to fp32 and
-    int8, or fp32 alone for a family whose int8 graph does not keep parity.
+    int8, or fp32 alone for a family whose int8 graph does not keep parity. int8 writes two
+    graphs: onnxruntime's dynamic int8 and OpenVINO's static int8, calibrated on the rows of
+    `calibration` (a JSON Lines file, see export/static_int8.py) or on the fixed samples.
 
     Raises ExportError before any heavy work when the checkpoint, the options or `out` are
     unusable, and after it when a variant fails parity (then `out` is left untouched).
@@ -152,6 +174,11 @@ def export_model(
     chosen = _chosen_variants(default_variants if variants is None else variants)
     if (prompt_template is not None or instruction is not None) and not decoder:
         raise ExportError("prompt_template and instruction apply to yes/no rerankers (Qwen3ForCausalLM) only")
+    if calibration is not None and "int8" not in chosen:
+        raise ExportError("a calibration file is for the int8 variant, which this export does not write")
+    if calibration is not None and decoder:
+        raise ExportError("yes/no rerankers calibrate on their prompt samples; drop the calibration file")
+    calibration_rows = read_calibration(calibration, kind) if calibration is not None else None
     tokenizer = load_tokenizer(source)
     prompt = (
         prompted.build_prompt(family, tokenizer, prompt_template, instruction)
@@ -182,12 +209,14 @@ def export_model(
         "normalize": layout.normalize if layout else False,
         "tokenizer": TOKENIZER_FILE,
         "variants": {v: VARIANT_FILES[v] for v in chosen},
+        "openvino": {"int8": IR_INT8_FILE} if "int8" in chosen else {},
         "source": source.resolve().name,
         "source_sha256": weights_sha256(source),
         "family": str(config.get("model_type") or "") or None,
         "prompt": prompt,
     }
-    placeholders = dict.fromkeys([TOKENIZER_FILE, *fields["variants"].values()], _PLACEHOLDER)
+    ir_files = [name for xml in fields["openvino"].values() for name in (xml, openvino_weights(xml))]
+    placeholders = dict.fromkeys([TOKENIZER_FILE, *fields["variants"].values(), *ir_files], _PLACEHOLDER)
     _build_manifest(placeholders, **fields)  # fail fast on a bad name, alias or version
 
     input_names = ["input_ids", "attention_mask"]
@@ -219,6 +248,7 @@ def export_model(
             example = _example_inputs(tokenizer, kind, input_names, length)
         trace_to_onnx(graph, example, str(graph.output_name), work / "raw.onnx")
         paths: dict[str, Path] = {"fp32": (folder if "fp32" in chosen else work) / VARIANT_FILES["fp32"]}
+        static_int8: dict[str, object] = {}
         fused = optimize_graph(
             work / "raw.onnx",
             paths["fp32"],
@@ -230,10 +260,17 @@ def export_model(
         if "int8" in chosen:
             paths["int8"] = folder / VARIANT_FILES["int8"]
             quantize_int8(paths["fp32"], paths["int8"])
+            paths["int8-static"] = folder / IR_INT8_FILE
+            encoded = rows or _calibration_encoded(backend, kind, length, calibration_rows)
+            static_int8 = quantize_static_int8(
+                paths["fp32"], paths["int8-static"], calibration_feeds(encoded, input_names)
+            )
+            static_int8["calibration"] = "the fixed sample rows" if calibration is None else calibration.name
+        checked = {v: paths[v] for v in [*chosen, "int8-static"] if v in paths}
         if prompt is not None:
             reference = LastTokenReference(model, prompt.yes_token_id, prompt.no_token_id).eval()
             pad_id = int(tokenizer.pad_token_id or 0)
-            figures = prompted.measure_parity(reference, rows, {v: paths[v] for v in chosen}, pad_id)
+            figures = prompted.measure_parity(reference, rows, checked, pad_id)
         else:
             figures = parity.measure_parity(
                 kind=kind,
@@ -242,7 +279,7 @@ def export_model(
                 backend=backend,
                 input_names=input_names,
                 max_length=length,
-                variants={v: paths[v] for v in chosen},
+                variants=checked,
             )
         fields["export"] = {
             "torch": torch.__version__,
@@ -253,6 +290,7 @@ def export_model(
             "inputs": input_names,
             "fused_ops": fused,
             "parity": figures,
+            **({"static_int8": static_int8} if static_int8 else {}),
             "tolerances": {
                 "fp32_max_abs_diff": parity.FP32_MAX_ABS_DIFF,
                 "fp32_min_cosine": parity.FP32_MIN_COSINE,

@@ -1,4 +1,4 @@
-"""Parity at export: every ONNX variant against the PyTorch model, on the fixed samples.
+"""Parity at export: every graph (ONNX, and the OpenVINO IR) against the PyTorch model, on the fixed samples.
 
 The PyTorch reference runs each row alone (no padding); onnxruntime runs rows encoded by the
 saved tokenizer.json in padded batches, as serving does. So one check covers the tokenizer
@@ -19,7 +19,7 @@ Tolerances, and why:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -165,10 +165,21 @@ def torch_outputs(
     return np.stack(results)
 
 
+def _runner(path: Path) -> tuple[set[str], Callable[[dict[str, npt.NDArray[np.int64]]], Any]]:
+    """Return a graph's input names and a function running it on CPU: onnxruntime, or OpenVINO for IR."""
+    if path.suffix == ".xml":
+        import openvino as ov
+
+        compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        request = compiled.create_infer_request()
+        return {port.any_name for port in compiled.inputs}, lambda feed: request.infer(feed)[0]
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return {node.name for node in session.get_inputs()}, lambda feed: session.run(None, feed)[0]
+
+
 def onnx_outputs(path: Path, served: Sequence[Row], pad_id: int) -> Floats:
     """Return the graph's outputs on CPU, rows padded per batch to that batch's longest."""
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    names = {node.name for node in session.get_inputs()}
+    names, run = _runner(path)
     outputs = []
     for start in range(0, len(served), BATCH_SIZE):
         batch = served[start : start + BATCH_SIZE]
@@ -179,7 +190,7 @@ def onnx_outputs(path: Path, served: Sequence[Row], pad_id: int) -> Floats:
             "token_type_ids": [e.type_ids + [0] * (width - len(e.ids)) for e in batch],
         }
         feed = {k: np.asarray(v, dtype=np.int64) for k, v in columns.items() if k in names}
-        outputs.append(np.asarray(session.run(None, feed)[0], dtype=np.float64))
+        outputs.append(np.asarray(run(feed), dtype=np.float64))
     return np.concatenate(outputs)
 
 

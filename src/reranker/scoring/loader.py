@@ -62,5 +62,10 @@ def load_runner(
         from reranker.scoring.openvino_runtime import OpenVinoModel, compile_graph
 
         return OpenVinoModel(compile_graph(folder / choice.graph, choice, threads=settings.threads), plan)
-    session = create_session(folder / choice.graph, threads=settings.threads, providers=settings.providers)
+    session = create_session(
+        folder / choice.graph,
+        threads=settings.threads,
+        providers=settings.providers,
+        spin_threads=settings.spin_threads,
+    )
     return OnnxModel(session, plan)

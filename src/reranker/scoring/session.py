@@ -29,11 +29,15 @@ def choose_providers(preference: Providers) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
-def create_session(path: Path, *, threads: int, providers: Providers) -> ort.InferenceSession:
+def create_session(
+    path: Path, *, threads: int, providers: Providers, spin_threads: bool = True
+) -> ort.InferenceSession:
     """Return a session for one ONNX file; `threads=0` lets onnxruntime use every core."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    if not spin_threads:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=choose_providers(providers))
