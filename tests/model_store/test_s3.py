@@ -20,7 +20,6 @@ from reranker.model_store.s3 import S3ModelStore, destination_in
 from reranker.scoring.graphs import probe_openvino
 from reranker.scoring.loader import load_scorer
 from tests.fixtures.moto_server import s3_client
-from tests.fixtures.openvino_ir import IR_BIN, IR_XML, with_ir_graph
 from tests.model_store.conftest import ROOT, CallLog, store_settings
 from tests.model_store.tcp_proxy import CuttableProxy
 
@@ -81,11 +80,8 @@ def test_the_fp32_setting_fetches_the_fp32_graph(
     assert local.manifest.variants["int8"] not in {p.name for p in local.folder.iterdir()}
 
 
-@pytest.fixture
-def ir_uri(bucket: str, moto_client: S3Client, model_dir: Path, tmp_path: Path) -> str:
-    """The tiny cross-encoder published with an OpenVINO IR (unquantized: the download path only)."""
-    folder = with_ir_graph(model_dir, tmp_path / "tiny-ce")
-    return publish_model(folder, f"s3://{bucket}/ir-{ROOT}", moto_client).uri
+IR_XML = "openvino/model.int8.xml"
+IR_BIN = "openvino/model.int8.bin"
 
 
 @pytest.mark.parametrize(
@@ -108,7 +104,7 @@ def ir_uri(bucket: str, moto_client: S3Client, model_dir: Path, tmp_path: Path) 
     ],
 )
 def test_only_the_chosen_runtimes_graph_is_downloaded(
-    ir_uri: str,
+    published_uri: str,
     cache_dir: Path,
     moto_endpoint: str,
     backend: str,
@@ -119,8 +115,9 @@ def test_only_the_chosen_runtimes_graph_is_downloaded(
     client = s3_client(moto_endpoint)
     log = CallLog(client)
     settings = store_settings(cache_dir, moto_endpoint, backend=backend, variant=variant)
-    local = S3ModelStore(settings, client=client).fetch(ir_uri, label=LABEL)
+    local = S3ModelStore(settings, client=client).fetch(published_uri, label=LABEL)
     manifest = local.manifest
+    assert manifest.openvino == {"int8": IR_XML}
     every_graph = {*manifest.variants.values(), IR_XML, IR_BIN}
     expected = {"model.json", *(set(manifest.files) - every_graph), *graphs}
     got = {p.relative_to(local.folder).as_posix() for p in local.folder.rglob("*") if p.is_file()}
@@ -131,14 +128,22 @@ def test_only_the_chosen_runtimes_graph_is_downloaded(
 
 
 def test_an_unservable_backend_setting_fails_before_any_download(
-    published_uri: str, cache_dir: Path, moto_endpoint: str
+    bucket: str, moto_client: S3Client, model_dir: Path, cache_dir: Path, moto_endpoint: str, tmp_path: Path
 ) -> None:
-    """The tiny model was exported without a static int8 IR: no graph for openvino int8."""
+    """A folder exported before the static int8 IR: no graph for openvino int8."""
+    old = tmp_path / "tiny-ce"
+    shutil.copytree(model_dir, old)
+    manifest = json.loads((old / "model.json").read_text())
+    del manifest["openvino"], manifest["files"][IR_XML], manifest["files"][IR_BIN]
+    manifest["export"].pop("static_int8", None)
+    (old / "model.json").write_text(json.dumps(manifest))
+    shutil.rmtree(old / "openvino")
+    uri = publish_model(old, f"s3://{bucket}/old-{ROOT}", moto_client).uri
     client = s3_client(moto_endpoint)
     log = CallLog(client)
     settings: Settings = store_settings(cache_dir, moto_endpoint, backend="openvino", variant="int8")
     with pytest.raises(ModelUnavailable) as raised:
-        S3ModelStore(settings, client=client).fetch(published_uri, label=LABEL)
+        S3ModelStore(settings, client=client).fetch(uri, label=LABEL)
     assert "has no OpenVINO static int8 graph" in raised.value.message
     assert "RERANK_BACKEND=onnxruntime" in raised.value.message
     assert log.count("GetObject") == 1

@@ -3,7 +3,7 @@
 Each model and variant scores ten target documents alone, inside a 100-document request, in
 three shuffled orders of it, and in a fresh scorer after unrelated traffic that shares half of
 them (which fills a bi-encoder's embedding cache from other requests first). Every score must be
-bit-identical across all of these, on onnxruntime and on OpenVINO (fp32, bf16 and the IR path).
+bit-identical across all of these, on onnxruntime and on OpenVINO (fp32, bf16 and static int8).
 The last test shows the check has teeth: with padded batches, dynamic int8 moves the same scores.
 """
 
@@ -20,7 +20,6 @@ from reranker.model_store.local import LocalModelStore
 from reranker.scoring.graphs import probe_openvino
 from reranker.scoring.loader import load_scorer
 from reranker.scoring.types import ScoreOptions, Scorer
-from tests.fixtures.openvino_ir import with_ir_graph
 
 WORDS = (
     "apple river music doctor engine garden history ocean planet winter coffee market school forest "
@@ -66,6 +65,7 @@ RUNTIMES = [
     pytest.param("onnxruntime", "int8", id="onnxruntime-int8"),
     pytest.param("onnxruntime", "fp32", id="onnxruntime-fp32"),
     pytest.param("openvino", "fp32", id="openvino-fp32"),
+    pytest.param("openvino", "int8", id="openvino-int8-static"),
     pytest.param(
         "openvino",
         "bf16",
@@ -92,16 +92,6 @@ def test_bi_encoder_scores_are_bit_identical_whatever_the_batch(
     default_model_dir: Path, backend: str, variant: Variant
 ) -> None:
     seen = scores_by_condition(default_model_dir, variant, backend=backend)
-    np.testing.assert_array_equal(seen, np.broadcast_to(seen[0], seen.shape))
-    assert np.unique(seen[0]).size == TARGETS
-
-
-def test_openvino_static_int8_ir_scores_are_bit_identical_whatever_the_batch(
-    tiny_cross_encoder_dir: Path, tmp_path: Path
-) -> None:
-    """The IR loading path (an unquantized IR stands in for the exporter's static int8 one)."""
-    folder = with_ir_graph(tiny_cross_encoder_dir, tmp_path / "tiny-ce")
-    seen = scores_by_condition(folder, "int8", backend="openvino")
     np.testing.assert_array_equal(seen, np.broadcast_to(seen[0], seen.shape))
     assert np.unique(seen[0]).size == TARGETS
 

@@ -1,4 +1,4 @@
-"""The OpenVINO runner on real exported models: parity with onnxruntime, the IR path, batches, threads."""
+"""The OpenVINO runner on real exported models: parity with onnxruntime, bf16, the static int8 IR, threads."""
 
 from __future__ import annotations
 
@@ -17,13 +17,15 @@ from reranker.scoring.graphs import GraphChoice, probe_openvino
 from reranker.scoring.loader import load_scorer
 from reranker.scoring.openvino_runtime import compile_graph
 from reranker.scoring.types import ScoreOptions, Scorer
-from tests.fixtures.openvino_ir import with_ir_graph
 from tests.scoring.test_determinism import QUERY, documents
 
 # Measured on 100 documents (Xeon with AMX): tiny BERT 1.8e-7, all-MiniLM-L6-v2 4.5e-7.
 FP32_TOLERANCE = 1e-5
 # Measured: tiny BERT 0.9996, all-MiniLM-L6-v2 0.9999.
 BF16_MIN_SPEARMAN = 0.99
+# Static int8 IR against onnxruntime fp32 on 100 documents, measured: tiny BERT 0.9965, all-MiniLM-L6-v2
+# 0.9658 (onnxruntime dynamic int8 on the same: 0.9990, 0.9664).
+STATIC_INT8_MIN_SPEARMAN = 0.95
 needs_bf16 = pytest.mark.skipif(
     not probe_openvino().bf16,
     reason="bf16 needs openvino and a CPU with BF16 instructions (AVX512_BF16 or AMX)",
@@ -37,12 +39,6 @@ def load(folder: Path, **settings: object) -> Scorer:
 
 def raw(model: Scorer, texts: list[str]) -> np.ndarray:
     return model.score(QUERY, texts, ScoreOptions(raw_scores=True)).scores
-
-
-@pytest.fixture(scope="module")
-def ir_dir(tiny_cross_encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny cross-encoder with an unquantized IR as its OpenVINO int8 graph (IR path only)."""
-    return with_ir_graph(tiny_cross_encoder_dir, tmp_path_factory.mktemp("ir") / "tiny-ce")
 
 
 @pytest.fixture(params=["tiny-ce", "all-minilm-l6-v2"])
@@ -70,26 +66,28 @@ def test_bf16_keeps_the_order_but_is_not_fp32(folder: Path) -> None:
     assert np.max(np.abs(got - reference)) > FP32_TOLERANCE
 
 
-def test_the_int8_setting_opens_the_ir_graph(ir_dir: Path, tmp_path: Path) -> None:
-    """With the ONNX files gone, only the IR (.xml + .bin) can be what scores."""
-    docs = documents(20, seed=3)
-    expected = raw(load(ir_dir, backend="openvino", variant="fp32"), docs)
+def test_the_int8_setting_opens_the_static_int8_ir(folder: Path, tmp_path: Path) -> None:
+    """With the ONNX files gone, only the exported IR (.xml + .bin) can be what scores."""
+    docs = documents(100, seed=0)
+    reference = raw(load(folder, backend="onnxruntime", variant="fp32"), docs)
     bare = tmp_path / "bare"
-    bare.mkdir()
-    for path in ir_dir.rglob("*"):
+    for path in folder.rglob("*"):
         if path.is_file() and path.suffix != ".onnx":
-            (bare / path.relative_to(ir_dir)).parent.mkdir(parents=True, exist_ok=True)
-            (bare / path.relative_to(ir_dir)).write_bytes(path.read_bytes())
+            (bare / path.relative_to(folder)).parent.mkdir(parents=True, exist_ok=True)
+            (bare / path.relative_to(folder)).write_bytes(path.read_bytes())
     model = load(bare, backend="openvino", variant="int8")
     assert (model.provider, model.variant) == ("OpenVINO CPU", "int8-static")
-    np.testing.assert_allclose(raw(model, docs), expected, atol=FP32_TOLERANCE, rtol=0)
+    got = raw(model, docs)
+    # Quantized (so not fp32), keeping the order; its quality is the exporter's test (tests/export).
+    assert np.max(np.abs(got - reference)) > FP32_TOLERANCE
+    assert spearman(got, reference) >= STATIC_INT8_MIN_SPEARMAN
     # Auto picks the same graph when the manifest has it.
     assert load(bare, variant="int8").variant == "int8-static"
 
 
-def test_static_int8_has_its_own_fingerprint(ir_dir: Path) -> None:
-    local = LocalModelStore().fetch(str(ir_dir), label="tiny-ce")
-    served = load(ir_dir, backend="openvino", variant="int8")
+def test_static_int8_has_its_own_fingerprint(folder: Path) -> None:
+    local = LocalModelStore().fetch(str(folder), label=folder.name)
+    served = load(folder, backend="openvino", variant="int8")
     fingerprint = local.manifest.fingerprint(served.variant)
     assert fingerprint is not None
     assert fingerprint != local.manifest.fingerprint("int8")
