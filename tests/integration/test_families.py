@@ -25,7 +25,7 @@ from reranker.export.families import QWEN3_RERANKER_INSTRUCTION
 from reranker.export.parity import spearman
 from tests.fixtures.checkpoints import TOY_WORDS
 from tests.fixtures.model_cache import family_export, tiny_cross_encoder_export
-from tests.fixtures.uvicorn_server import serve
+from tests.fixtures.uvicorn_server import assert_served_by, serve
 from tests.integration.test_reference_parity import Case, cases, served_scores
 
 pytestmark = [pytest.mark.slow, pytest.mark.torch]
@@ -57,9 +57,7 @@ def server(request: pytest.FixtureRequest, folders: dict[str, Path]) -> Iterator
     with serve(args, env) as url:
         yield url, variant
         # The scores compared came from the runtime this server was configured with.
-        cards = httpx.get(f"{url}/v1/models", headers={"Authorization": f"Bearer {KEY}"}, timeout=30)
-        providers = {card["provider"] for card in cards.json()["data"] if card["loaded"]}
-        assert providers == {"OpenVINO CPU" if backend == "openvino" else "CPUExecutionProvider"}
+        assert_served_by(url, KEY, backend)
 
 
 def reference_encoder(checkpoint: Path, case: Case) -> np.ndarray:
