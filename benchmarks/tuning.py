@@ -32,6 +32,7 @@ from common import (
 )
 
 from reranker.scoring.batching import pad_batch, plan_batches
+from reranker.scoring.runner import RowPlan
 from reranker.scoring.session import OnnxModel
 from reranker.scoring.tokenize import TextEncoder, load_tokenizer
 
@@ -131,11 +132,13 @@ def run(args: argparse.Namespace) -> None:
         models.append(
             OnnxModel(
                 session,
-                output="logits",
-                variant=args.variant,
-                pad_id=encoder.pad_id,
-                token_budget=config["budget"],
-                max_batch_size=config["batch"],
+                RowPlan(
+                    output="logits",
+                    variant=args.variant,
+                    pad_id=encoder.pad_id,
+                    token_budget=config["budget"],
+                    max_batch_size=config["batch"],
+                ),
             )
         )
         create_seconds.append(created)

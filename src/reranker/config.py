@@ -15,8 +15,9 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Truncate = Literal["none", "start", "end"]
-Variant = Literal["fp32", "int8"]
+Variant = Literal["fp32", "int8", "bf16"]
 Providers = Literal["auto", "cpu", "cuda"]
+Backend = Literal["auto", "onnxruntime", "openvino"]
 
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$")
 
@@ -77,6 +78,10 @@ class Settings(BaseSettings):
     # once, for hosts whose cores are shared (benchmarks/contention.py measures both).
     spin_threads: bool = True
     providers: Providers = "auto"
+    # Which runtime runs the graph (scoring/graphs.py): "auto" is OpenVINO when its package is
+    # installed, no CUDA provider is in use and the model has the variant's graph; else onnxruntime.
+    # bf16 runs on OpenVINO only; int8 there is the static int8 IR, onnxruntime's is dynamic int8.
+    backend: Backend = "auto"
     # True: every row runs alone (no padding, nothing shared with other rows), so a document's
     # score never depends on what else is in the request or what came before; dynamic int8
     # quantises each batch as one tensor, so batching moves its scores (benchmarks/determinism.py).

@@ -25,7 +25,7 @@ from reranker.export.families import QWEN3_RERANKER_INSTRUCTION
 from reranker.export.parity import spearman
 from tests.fixtures.checkpoints import TOY_WORDS
 from tests.fixtures.model_cache import family_export, tiny_cross_encoder_export
-from tests.fixtures.uvicorn_server import serve
+from tests.fixtures.uvicorn_server import assert_served_by, serve
 from tests.integration.test_reference_parity import Case, cases, served_scores
 
 pytestmark = [pytest.mark.slow, pytest.mark.torch]
@@ -43,12 +43,21 @@ def folders() -> dict[str, Path]:
     return {family: family_export(family) for family in (*ENCODERS, "qwen3")}
 
 
-@pytest.fixture(scope="module", params=["fp32", "int8"])
+@pytest.fixture(
+    scope="module",
+    params=[("onnxruntime", "fp32"), ("onnxruntime", "int8"), ("openvino", "fp32")],
+    ids=["onnxruntime-fp32", "onnxruntime-int8", "openvino-fp32"],
+)
 def server(request: pytest.FixtureRequest, folders: dict[str, Path]) -> Iterator[tuple[str, str]]:
+    """Yield the URL and variant of a server on the parametrized backend (OpenVINO reads every family)."""
+    backend, variant = request.param
     paths = [*folders.values(), tiny_cross_encoder_export()]
     args = [arg for folder in paths for arg in ("--model", str(folder))]
-    with serve(args, {"RERANK_API_KEYS": KEY, "RERANK_VARIANT": request.param}) as url:
-        yield url, request.param
+    env = {"RERANK_API_KEYS": KEY, "RERANK_VARIANT": variant, "RERANK_BACKEND": backend}
+    with serve(args, env) as url:
+        yield url, variant
+        # The scores compared came from the runtime this server was configured with.
+        assert_served_by(url, KEY, backend)
 
 
 def reference_encoder(checkpoint: Path, case: Case) -> np.ndarray:
@@ -182,7 +191,8 @@ def post(url: str, body: dict[str, Any]) -> httpx.Response:
     return httpx.post(f"{url}/v1/rerank", json=body, headers={"Authorization": f"Bearer {KEY}"}, timeout=120)
 
 
-@pytest.mark.parametrize("server", ["fp32"], indirect=True)  # an exact comparison: fp32 only
+# An exact comparison: fp32 only.
+@pytest.mark.parametrize("server", [("onnxruntime", "fp32"), ("openvino", "fp32")], indirect=True)
 def test_an_instruction_changes_the_prompt_as_the_reference_does(
     server: tuple[str, str], folders: dict[str, Path]
 ) -> None:

@@ -3,7 +3,9 @@
 Every score here comes from `reranker serve` over HTTP (the path users call), and every expected
 value from sentence-transformers on the PyTorch checkpoint the model was exported from:
 `CrossEncoder.predict` for the BERT and XLM-RoBERTa cross-encoders, `SentenceTransformer.encode` and
-cosine for the default bi-encoder. fp32 must agree within 1e-5; int8 must keep the order (Spearman).
+cosine for the default bi-encoder. fp32 must agree within 1e-5, on onnxruntime and on OpenVINO
+(RERANK_BACKEND=openvino); int8 (dynamic on onnxruntime, static on OpenVINO) and OpenVINO's bf16
+must keep the order (Spearman).
 
 Truncation: sentence-transformers cuts pairs `longest_first`. We cut the query to a fixed budget
 (half the room beside the special tokens) so that it reads the same beside every document of a
@@ -28,8 +30,9 @@ import numpy as np
 import pytest
 
 from reranker.export.parity import spearman
+from reranker.scoring.graphs import probe_openvino
 from tests.fixtures.checkpoints import TOY_WORDS, default_checkpoint_dir
-from tests.fixtures.uvicorn_server import serve
+from tests.fixtures.uvicorn_server import assert_served_by, serve
 
 pytestmark = [pytest.mark.slow, pytest.mark.torch]
 
@@ -37,6 +40,25 @@ KEY = "parity-key"
 FP32_TOLERANCE = 1e-5
 # Measured over the 42 pairs: tiny BERT 0.9989, tiny XLM-R 0.9969, all-MiniLM-L6-v2 0.9909 (docs/scores.md).
 INT8_MIN_SPEARMAN = 0.95
+# OpenVINO over the same 42 pairs (docs/scores.md): static int8 0.9930 / 0.9971 / 0.9903 (held to
+# INT8_MIN_SPEARMAN); bf16, on a CPU with BF16 instructions, 0.9987 / 0.9995 / 0.9998.
+BF16_MIN_SPEARMAN = 0.99
+# The served configurations: (RERANK_BACKEND, RERANK_VARIANT).
+SERVED = [
+    pytest.param(("onnxruntime", "fp32"), id="onnxruntime-fp32"),
+    pytest.param(("onnxruntime", "int8"), id="onnxruntime-int8"),
+    pytest.param(("openvino", "fp32"), id="openvino-fp32"),
+    pytest.param(("openvino", "int8"), id="openvino-int8-static"),
+    pytest.param(
+        ("openvino", "bf16"),
+        id="openvino-bf16",
+        marks=pytest.mark.skipif(
+            not probe_openvino().bf16,
+            reason="bf16 needs openvino and a CPU with BF16 instructions (AVX512_BF16 or AMX)",
+        ),
+    ),
+]
+MIN_SPEARMAN = {"fp32": 0.9999, "int8": INT8_MIN_SPEARMAN, "bf16": BF16_MIN_SPEARMAN}
 ENGLISH = (
     "protein expression in immune cells changes the response to infection and vitamin d signalling "
     "controls gene pathways in patients with chronic disease while clinical trials measure outcomes"
@@ -160,18 +182,23 @@ def reference_bi_encoder(checkpoint: Path, case: Case) -> np.ndarray:
     return cosines
 
 
-@pytest.fixture(scope="module", params=["fp32", "int8"])
+@pytest.fixture(scope="module", params=SERVED)
 def server(
     request: pytest.FixtureRequest,
     tiny_cross_encoder_dir: Path,
     tiny_xlmr_cross_encoder_dir: Path,
     default_model_dir: Path,
 ) -> Iterator[tuple[str, str]]:
+    """Yield the server's URL and the variant it serves, on the parametrized backend."""
     os.environ["HF_HUB_OFFLINE"] = "1"
+    backend, variant = request.param
     folders = [default_model_dir, tiny_cross_encoder_dir, tiny_xlmr_cross_encoder_dir]
     args = [arg for folder in folders for arg in ("--model", str(folder))]
-    with serve(args, {"RERANK_API_KEYS": KEY, "RERANK_VARIANT": request.param}) as url:
-        yield url, request.param
+    env = {"RERANK_API_KEYS": KEY, "RERANK_VARIANT": variant, "RERANK_BACKEND": backend}
+    with serve(args, env) as url:
+        yield url, variant
+        # The scores compared came from the runtime this server was configured with.
+        assert_served_by(url, KEY, backend)
 
 
 MODELS = {
@@ -215,10 +242,11 @@ def test_served_scores_match_sentence_transformers(
     # int8: the order over every compared pair (42 of them), not per case: six near-equal long
     # documents of a toy model differ by less than int8's noise, and say nothing about a ranking.
     rho = spearman(np.asarray(pooled_got), np.asarray(pooled_expected))
-    assert rho >= (0.9999 if variant == "fp32" else INT8_MIN_SPEARMAN), f"{model} {variant}: Spearman {rho}"
+    assert rho >= MIN_SPEARMAN[variant], f"{model} {variant}: Spearman {rho}"
 
 
-@pytest.mark.parametrize("server", ["fp32"], indirect=True)  # exact: int8 is compared by rank above
+# Exact: int8 and bf16 are compared by rank above.
+@pytest.mark.parametrize("server", [("onnxruntime", "fp32"), ("openvino", "fp32")], indirect=True)
 def test_probability_scores_are_the_reference_activation(
     server: tuple[str, str], tiny_cross_encoder_dir: Path
 ) -> None:
@@ -241,7 +269,7 @@ def test_probability_scores_are_the_reference_activation(
     np.testing.assert_allclose(got, expected, atol=FP32_TOLERANCE, rtol=0)
 
 
-@pytest.mark.parametrize("server", ["fp32"], indirect=True)
+@pytest.mark.parametrize("server", [("onnxruntime", "fp32")], indirect=True)
 def test_where_the_truncation_policies_differ(server: tuple[str, str], tiny_cross_encoder_dir: Path) -> None:
     """A long query beside a short document: longest_first lets the query take the document's unused
     room, our budget does not (so the query reads the same beside every document). Documented."""

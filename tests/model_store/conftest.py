@@ -40,8 +40,13 @@ class CallLog:
 
 
 def store_settings(cache_dir: Path, endpoint: str, **overrides: object) -> Settings:
-    """Return settings for a store on moto: no pause between retries, three tries per object."""
+    """Return settings for a store on moto: no pause between retries, three tries per object.
+
+    onnxruntime unless overridden, so the fetched files are the same whether or not openvino is
+    installed (test_s3.py checks what each backend fetches).
+    """
     values: dict[str, object] = {
+        "backend": "onnxruntime",
         "cache_dir": cache_dir,
         "s3_endpoint_url": endpoint,
         "s3_region": "us-east-1",

@@ -60,8 +60,12 @@ def test_publish_writes_the_layout_and_returns_the_uri_to_serve(
 def test_the_manifest_goes_up_last(bucket: str, moto_endpoint: str, model_dir: Path) -> None:
     client = s3_client(moto_endpoint)
     log = CallLog(client)
-    publish_model(model_dir, f"s3://{bucket}/{ROOT}", client)
-    writes = [key.rsplit("/", 1)[1] for op, key in log.calls if op in ("PutObject", "CreateMultipartUpload")]
+    published = publish_model(model_dir, f"s3://{bucket}/{ROOT}", client)
+    prefix = published.uri.split("/", 3)[3] + "/"
+    # Names relative to the model's prefix: the OpenVINO IR files sit in a subfolder.
+    writes = [
+        key.removeprefix(prefix) for op, key in log.calls if op in ("PutObject", "CreateMultipartUpload")
+    ]
     assert writes[-1] == "model.json" and writes.count("model.json") == 1
     assert sorted(writes[:-1]) == sorted(json.loads((model_dir / "model.json").read_text())["files"])
 

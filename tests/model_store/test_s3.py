@@ -10,12 +10,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from reranker.config import Settings
 from reranker.errors import ModelUnavailable
 from reranker.model_store import cache
 from reranker.model_store.base import LocalModel
 from reranker.model_store.manifest import file_entry, parse_manifest
 from reranker.model_store.publish import publish_model
 from reranker.model_store.s3 import S3ModelStore, destination_in
+from reranker.scoring.graphs import probe_openvino
+from reranker.scoring.loader import load_scorer
 from tests.fixtures.moto_server import s3_client
 from tests.model_store.conftest import ROOT, CallLog, store_settings
 from tests.model_store.tcp_proxy import CuttableProxy
@@ -75,6 +78,76 @@ def test_the_fp32_setting_fetches_the_fp32_graph(
     local = store.fetch(published_uri, label=LABEL)
     assert local.manifest.variants["fp32"] in {p.name for p in local.folder.iterdir()}
     assert local.manifest.variants["int8"] not in {p.name for p in local.folder.iterdir()}
+
+
+IR_XML = "openvino/model.int8.xml"
+IR_BIN = "openvino/model.int8.bin"
+
+
+@pytest.mark.parametrize(
+    ("backend", "variant", "graphs", "served"),
+    [
+        ("openvino", "int8", {IR_XML, IR_BIN}, "int8-static"),
+        ("auto", "int8", {IR_XML, IR_BIN}, "int8-static"),
+        ("openvino", "fp32", {"model.onnx"}, "fp32"),
+        pytest.param(
+            "openvino",
+            "bf16",
+            {"model.onnx"},
+            "bf16",
+            marks=pytest.mark.skipif(
+                not probe_openvino().bf16,
+                reason="bf16 needs openvino and a CPU with BF16 instructions (AVX512_BF16 or AMX)",
+            ),
+        ),
+        ("onnxruntime", "int8", {"model.int8.onnx"}, "int8"),
+    ],
+)
+def test_only_the_chosen_runtimes_graph_is_downloaded(
+    published_uri: str,
+    cache_dir: Path,
+    moto_endpoint: str,
+    backend: str,
+    variant: str,
+    graphs: set[str],
+    served: str,
+) -> None:
+    client = s3_client(moto_endpoint)
+    log = CallLog(client)
+    settings = store_settings(cache_dir, moto_endpoint, backend=backend, variant=variant)
+    local = S3ModelStore(settings, client=client).fetch(published_uri, label=LABEL)
+    manifest = local.manifest
+    assert manifest.openvino == {"int8": IR_XML}
+    every_graph = {*manifest.variants.values(), IR_XML, IR_BIN}
+    expected = {"model.json", *(set(manifest.files) - every_graph), *graphs}
+    got = {p.relative_to(local.folder).as_posix() for p in local.folder.rglob("*") if p.is_file()}
+    assert got == expected
+    assert log.count("GetObject") == len(expected)
+    # What was fetched is enough to serve: the loader opens the same graph.
+    assert load_scorer(local.folder, manifest, settings).variant == served
+
+
+def test_an_unservable_backend_setting_fails_before_any_download(
+    bucket: str, moto_client: S3Client, model_dir: Path, cache_dir: Path, moto_endpoint: str, tmp_path: Path
+) -> None:
+    """A folder exported before the static int8 IR: no graph for openvino int8."""
+    old = tmp_path / "tiny-ce"
+    shutil.copytree(model_dir, old)
+    manifest = json.loads((old / "model.json").read_text())
+    del manifest["openvino"], manifest["files"][IR_XML], manifest["files"][IR_BIN]
+    manifest["export"].pop("static_int8", None)
+    (old / "model.json").write_text(json.dumps(manifest))
+    shutil.rmtree(old / "openvino")
+    uri = publish_model(old, f"s3://{bucket}/old-{ROOT}", moto_client).uri
+    client = s3_client(moto_endpoint)
+    log = CallLog(client)
+    settings: Settings = store_settings(cache_dir, moto_endpoint, backend="openvino", variant="int8")
+    with pytest.raises(ModelUnavailable) as raised:
+        S3ModelStore(settings, client=client).fetch(uri, label=LABEL)
+    assert "has no OpenVINO static int8 graph" in raised.value.message
+    assert "RERANK_BACKEND=onnxruntime" in raised.value.message
+    assert log.count("GetObject") == 1
+    assert [p for p in cache_entries(cache_dir) if not p.startswith(".")] == []
 
 
 def test_many_concurrent_first_requests_cause_one_download(

@@ -3,8 +3,8 @@
 Each model and variant scores ten target documents alone, inside a 100-document request, in
 three shuffled orders of it, and in a fresh scorer after unrelated traffic that shares half of
 them (which fills a bi-encoder's embedding cache from other requests first). Every score must be
-bit-identical across all of these. The last test shows the check has teeth: with padded batches,
-dynamic int8 moves the same scores.
+bit-identical across all of these, on onnxruntime and on OpenVINO (fp32, bf16 and static int8).
+The last test shows the check has teeth: with padded batches, dynamic int8 moves the same scores.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pytest
 
 from reranker.config import Settings, Variant
 from reranker.model_store.local import LocalModelStore
+from reranker.scoring.graphs import probe_openvino
 from reranker.scoring.loader import load_scorer
 from reranker.scoring.types import ScoreOptions, Scorer
 
@@ -60,25 +61,42 @@ def scores_by_condition(folder: Path, variant: Variant, **settings: object) -> n
     return np.stack(rows)
 
 
-@pytest.mark.parametrize("variant", ["int8", "fp32"])
+RUNTIMES = [
+    pytest.param("onnxruntime", "int8", id="onnxruntime-int8"),
+    pytest.param("onnxruntime", "fp32", id="onnxruntime-fp32"),
+    pytest.param("openvino", "fp32", id="openvino-fp32"),
+    pytest.param("openvino", "int8", id="openvino-int8-static"),
+    pytest.param(
+        "openvino",
+        "bf16",
+        id="openvino-bf16",
+        marks=pytest.mark.skipif(
+            not probe_openvino().bf16,
+            reason="bf16 needs openvino and a CPU with BF16 instructions (AVX512_BF16 or AMX)",
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(("backend", "variant"), RUNTIMES)
 def test_cross_encoder_scores_are_bit_identical_whatever_the_batch(
-    tiny_cross_encoder_dir: Path, variant: Variant
+    tiny_cross_encoder_dir: Path, backend: str, variant: Variant
 ) -> None:
-    seen = scores_by_condition(tiny_cross_encoder_dir, variant)
+    seen = scores_by_condition(tiny_cross_encoder_dir, variant, backend=backend)
     np.testing.assert_array_equal(seen, np.broadcast_to(seen[0], seen.shape))
     assert np.unique(seen[0]).size == TARGETS  # the targets really differ, so equality means something
 
 
-@pytest.mark.parametrize("variant", ["int8", "fp32"])
+@pytest.mark.parametrize(("backend", "variant"), RUNTIMES)
 def test_bi_encoder_scores_are_bit_identical_whatever_the_batch(
-    default_model_dir: Path, variant: Variant
+    default_model_dir: Path, backend: str, variant: Variant
 ) -> None:
-    seen = scores_by_condition(default_model_dir, variant)
+    seen = scores_by_condition(default_model_dir, variant, backend=backend)
     np.testing.assert_array_equal(seen, np.broadcast_to(seen[0], seen.shape))
     assert np.unique(seen[0]).size == TARGETS
 
 
 def test_padded_int8_batches_would_move_scores(default_model_dir: Path) -> None:
     """The failure the default guards against: one int8 scale per padded batch ties rows together."""
-    seen = scores_by_condition(default_model_dir, "int8", deterministic=False)
+    seen = scores_by_condition(default_model_dir, "int8", deterministic=False, backend="onnxruntime")
     assert np.max(np.ptp(seen, axis=0)) > 1e-4

@@ -45,8 +45,16 @@ class ModelCard(BaseModel):
     instructions: bool | None = Field(
         None, description="Whether `extra_body.instruction` is accepted. Known once loaded."
     )
-    variant: str | None = None
-    provider: str | None = Field(None, description="The onnxruntime execution provider in use.")
+    variant: str | None = Field(
+        None,
+        description="What scores: fp32, int8 (onnxruntime dynamic int8), bf16 or int8-static (OpenVINO). "
+        "Known once the model is loaded.",
+    )
+    provider: str | None = Field(
+        None,
+        description="What runs the graph: an onnxruntime execution provider (CPUExecutionProvider, "
+        "CUDAExecutionProvider) or OpenVINO CPU.",
+    )
     fingerprint: str | None = Field(
         None,
         description="sha256 naming the weights, how they are read and the variant; the same across "

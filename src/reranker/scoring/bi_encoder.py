@@ -16,7 +16,7 @@ from reranker.model_store.manifest import Manifest
 from reranker.scoring.chunking import max_pool
 from reranker.scoring.cross_encoder import refuse_instruction
 from reranker.scoring.embedding_cache import EmbeddingCache, Vector, cache_key
-from reranker.scoring.session import OnnxModel
+from reranker.scoring.runner import GraphRunner
 from reranker.scoring.tokenize import Encoded, TextEncoder
 from reranker.scoring.types import ScoreOptions, ScoreResult
 
@@ -29,7 +29,7 @@ def _unit_rows(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
 
 class BiEncoderScorer:
     def __init__(
-        self, manifest: Manifest, encoder: TextEncoder, model: OnnxModel, cache: EmbeddingCache
+        self, manifest: Manifest, encoder: TextEncoder, model: GraphRunner, cache: EmbeddingCache
     ) -> None:
         self.manifest = manifest
         self.provider = model.provider

@@ -11,7 +11,7 @@ from reranker.errors import InvalidRequest
 from reranker.model_store.manifest import Activation, Manifest
 from reranker.scoring.chunking import ChunkOptions, max_pool
 from reranker.scoring.prompt import PromptEncoder
-from reranker.scoring.session import OnnxModel
+from reranker.scoring.runner import GraphRunner
 from reranker.scoring.tokenize import Encoded, TextEncoder
 from reranker.scoring.types import ScoreOptions, ScoreResult
 
@@ -48,7 +48,7 @@ def refuse_instruction(manifest: Manifest, options: ScoreOptions) -> None:
 class CrossEncoderScorer:
     """Cross-encoders, and decoder-only yes/no rerankers (a PromptEncoder frames their pairs)."""
 
-    def __init__(self, manifest: Manifest, encoder: TextEncoder | PromptEncoder, model: OnnxModel) -> None:
+    def __init__(self, manifest: Manifest, encoder: TextEncoder | PromptEncoder, model: GraphRunner) -> None:
         self.manifest = manifest
         self.provider = model.provider
         self.variant = model.variant

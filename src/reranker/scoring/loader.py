@@ -1,28 +1,39 @@
-"""A verified model folder -> a ready scorer of the kind its manifest names."""
+"""A verified model folder -> a ready scorer of the kind its manifest names, on the chosen runtime."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from reranker.config import Settings
-from reranker.errors import ConfigurationError
 from reranker.model_store.manifest import Manifest
 from reranker.scoring.bi_encoder import BiEncoderScorer
 from reranker.scoring.cross_encoder import CrossEncoderScorer
 from reranker.scoring.embedding_cache import EmbeddingCache
+from reranker.scoring.graphs import GraphChoice, choose_graph
 from reranker.scoring.prompt import PromptEncoder
+from reranker.scoring.runner import GraphRunner, RowPlan
 from reranker.scoring.session import OnnxModel, create_session
 from reranker.scoring.tokenize import TextEncoder, load_tokenizer
 from reranker.scoring.types import Scorer
+
+logger = logging.getLogger(__name__)
 
 OUTPUT_BY_KIND = {"cross-encoder": "logits", "bi-encoder": "embeddings"}
 
 
 def load_scorer(folder: Path, manifest: Manifest, settings: Settings) -> Scorer:
-    """Return a scorer over the variant the settings ask for (fp32 when int8 was not exported)."""
-    variant = settings.variant if settings.variant in manifest.variants else "fp32"
-    if variant not in manifest.variants:
-        raise ConfigurationError(f"model {manifest.name} has no {settings.variant} or fp32 graph")
+    """Return a scorer over the graph `choose_graph` picks (fp32 when int8 was not exported)."""
+    choice = choose_graph(manifest, settings)
+    logger.info(
+        "graph chosen",
+        extra={
+            "model": manifest.name,
+            "backend": choice.backend,
+            "variant": choice.label,
+            "file": choice.graph,
+        },
+    )
     tokenizer = load_tokenizer(str(folder / manifest.tokenizer))
     encoder = TextEncoder(tokenizer, manifest.max_length, settings.max_query_tokens)
     prompted = (
@@ -30,20 +41,31 @@ def load_scorer(folder: Path, manifest: Manifest, settings: Settings) -> Scorer:
         if manifest.prompt is not None
         else None
     )
+    model = load_runner(folder, manifest, settings, choice, pad_id=encoder.pad_id)
+    if manifest.kind == "cross-encoder":
+        return CrossEncoderScorer(manifest, prompted or encoder, model)
+    return BiEncoderScorer(manifest, encoder, model, EmbeddingCache(settings.embedding_cache_size))
+
+
+def load_runner(
+    folder: Path, manifest: Manifest, settings: Settings, choice: GraphChoice, *, pad_id: int
+) -> GraphRunner:
+    """Return the chosen graph loaded by its runtime; rows alone when scoring is deterministic."""
+    plan = RowPlan(
+        output=OUTPUT_BY_KIND[manifest.kind],
+        variant=choice.label,
+        pad_id=pad_id,
+        token_budget=settings.batch_token_budget,
+        max_batch_size=1 if settings.deterministic else settings.max_batch_size,
+    )
+    if choice.backend == "openvino":
+        from reranker.scoring.openvino_runtime import OpenVinoModel, compile_graph
+
+        return OpenVinoModel(compile_graph(folder / choice.graph, choice, threads=settings.threads), plan)
     session = create_session(
-        folder / manifest.variants[variant],
+        folder / choice.graph,
         threads=settings.threads,
         providers=settings.providers,
         spin_threads=settings.spin_threads,
     )
-    model = OnnxModel(
-        session,
-        output=OUTPUT_BY_KIND[manifest.kind],
-        variant=variant,
-        pad_id=encoder.pad_id,  # right padding, masked; decoders gather the last real token
-        token_budget=settings.batch_token_budget,
-        max_batch_size=1 if settings.deterministic else settings.max_batch_size,
-    )
-    if manifest.kind == "cross-encoder":
-        return CrossEncoderScorer(manifest, prompted or encoder, model)
-    return BiEncoderScorer(manifest, encoder, model, EmbeddingCache(settings.embedding_cache_size))
+    return OnnxModel(session, plan)

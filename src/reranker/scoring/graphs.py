@@ -1,0 +1,155 @@
+"""Which runtime runs which graph file of a model, decided once for the loader and the S3 store.
+
+- onnxruntime: fp32 -> variants["fp32"]; int8 -> variants["int8"] (dynamic int8), else fp32;
+  bf16 -> ConfigurationError (OpenVINO only).
+- openvino: fp32 -> variants["fp32"] read at f32 precision; bf16 -> the same file read at bf16
+  (ConfigurationError on a CPU without BF16); int8 -> openvino["int8"], the static int8 IR
+  (ConfigurationError when the model was exported without it).
+
+`auto` is OpenVINO when its package imports, no CUDA provider is in use and the manifest has
+the graph the variant needs there; else onnxruntime. The `label` names what scores, for the
+model fingerprint and /v1/models: OpenVINO's static int8 and bf16 do not score like
+onnxruntime's int8 and fp32, so they never share a fingerprint with them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+from reranker.config import Providers, Settings, Variant
+from reranker.errors import ConfigurationError
+from reranker.model_store.manifest import Manifest, openvino_weights
+
+# OpenVINO f32 scores match onnxruntime fp32 within 1e-5 (measured <= 4.5e-7: tests/scoring/
+# test_openvino_runtime.py, tests/integration/test_reference_parity.py),
+# so they share the fingerprint of the fp32 variant.
+FP32_LABEL = "fp32"
+Runtime = Literal["onnxruntime", "openvino"]
+Precision = Literal["f32", "bf16"]
+
+BF16_ON_ONNXRUNTIME = (
+    "bf16 runs on the openvino backend only; set RERANK_BACKEND=openvino and install the [openvino] extra"
+)
+OPENVINO_MISSING = (
+    "RERANK_BACKEND=openvino but the openvino package is not installed (install the [openvino] extra)"
+)
+
+
+@dataclass(frozen=True)
+class GraphChoice:
+    """The runtime, the graph it opens (`files[0]`) with the files beside it, and how it reads them."""
+
+    backend: Runtime
+    variant: Variant
+    label: str
+    files: tuple[str, ...]
+    precision: Precision | None = None
+
+    @property
+    def graph(self) -> str:
+        return self.files[0]
+
+
+@dataclass(frozen=True)
+class OpenVinoSupport:
+    """What this process can run on OpenVINO; None in `choose_graph` means "probe it"."""
+
+    installed: bool
+    bf16: bool = False
+
+
+def probe_openvino() -> OpenVinoSupport:
+    """Return whether openvino imports here and whether its CPU plugin offers BF16."""
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return OpenVinoSupport(installed=False)
+    return OpenVinoSupport(installed=True, bf16="BF16" in cpu_capabilities())
+
+
+@lru_cache(maxsize=1)
+def cpu_capabilities() -> tuple[str, ...]:
+    """Return the OpenVINO CPU plugin's optimisation capabilities (FP32, BF16, INT8, ...)."""
+    import openvino
+
+    return tuple(openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+
+
+def cuda_in_use(providers: Providers) -> bool:
+    """Return whether onnxruntime would run on CUDA under this RERANK_PROVIDERS."""
+    if providers == "cpu":
+        return False
+    if providers == "cuda":
+        return True
+    import onnxruntime as ort
+
+    return "CUDAExecutionProvider" in ort.get_available_providers()
+
+
+def choose_graph(
+    manifest: Manifest, settings: Settings, openvino: OpenVinoSupport | None = None
+) -> GraphChoice:
+    """Return the runtime and graph serving `settings.variant` of this model, or raise ConfigurationError."""
+    backend = settings.backend
+    support = OpenVinoSupport(installed=False)
+    if backend == "openvino" and settings.providers == "cuda":
+        raise ConfigurationError(
+            "RERANK_BACKEND=openvino runs on the CPU; RERANK_PROVIDERS=cuda asks for onnxruntime's CUDA "
+            "provider: set one of them differently"
+        )
+    if backend != "onnxruntime":
+        support = openvino or probe_openvino()
+        if backend == "openvino" and not support.installed:
+            raise ConfigurationError(OPENVINO_MISSING)
+        if backend == "auto":
+            usable = (
+                support.installed
+                and _openvino_graph(manifest, settings.variant) is not None
+                and not cuda_in_use(settings.providers)
+            )
+            backend = "openvino" if usable else "onnxruntime"
+    choice = (
+        _on_openvino(manifest, settings.variant, support)
+        if backend == "openvino"
+        else _on_onnxruntime(manifest, settings.variant)
+    )
+    return choice
+
+
+def _on_onnxruntime(manifest: Manifest, variant: Variant) -> GraphChoice:
+    if variant == "bf16":
+        raise ConfigurationError(BF16_ON_ONNXRUNTIME)
+    served: Variant = variant if variant in manifest.variants else "fp32"
+    if served not in manifest.variants:
+        raise ConfigurationError(f"model {manifest.name} has no {variant} or fp32 graph")
+    return GraphChoice("onnxruntime", served, served, (manifest.variants[served],))
+
+
+def _openvino_graph(manifest: Manifest, variant: Variant) -> str | None:
+    """Return the file OpenVINO opens for `variant`, None when the manifest has none."""
+    if variant == "int8":
+        return manifest.openvino.get("int8")
+    return manifest.variants.get("fp32")
+
+
+def _on_openvino(manifest: Manifest, variant: Variant, support: OpenVinoSupport) -> GraphChoice:
+    graph = _openvino_graph(manifest, variant)
+    if variant == "int8":
+        if graph is None:
+            raise ConfigurationError(
+                f"model {manifest.name} has no OpenVINO static int8 graph; export it again with the "
+                "current exporter, or serve its dynamic int8 graph with RERANK_BACKEND=onnxruntime"
+            )
+        return GraphChoice("openvino", "int8", "int8-static", (graph, openvino_weights(graph)))
+    if graph is None:
+        raise ConfigurationError(f"model {manifest.name} has no fp32 graph")
+    if variant == "bf16":
+        if not support.bf16:
+            raise ConfigurationError(
+                "RERANK_VARIANT=bf16 needs a CPU with BF16 instructions (AVX512_BF16 or AMX), and this "
+                "one has none; serve fp32 or int8"
+            )
+        return GraphChoice("openvino", "bf16", "bf16", (graph,), "bf16")
+    return GraphChoice("openvino", "fp32", FP32_LABEL, (graph,), "f32")
