@@ -65,7 +65,7 @@ class ModelRegistry:
         self._settings = settings
         # Stores by URI scheme; the S3 store builds its boto3 client only on its first fetch.
         self._stores: Mapping[str, ModelStore] = {
-            "file": LocalModelStore(),
+            "file": LocalModelStore(settings),
             "s3": S3ModelStore(settings),
             **(stores or {}),
         }

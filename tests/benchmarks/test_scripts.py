@@ -126,7 +126,7 @@ def _tiny_beir(folder: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_int8_quality_reports_both_variants_and_the_loss(
+def test_int8_quality_reports_each_graph_and_its_loss(
     tiny_cross_encoder_dir: Path, tmp_path: Path
 ) -> None:
     output = run_script(
@@ -143,6 +143,8 @@ def test_int8_quality_reports_both_variants_and_the_loss(
         "4",
     )
     rows = table_rows(output)
-    assert [row[0] for row in rows[2:]] == ["fp32", "int8", "int8 - fp32"]
-    assert "ndcg@10" in rows[0]
-    assert "int8 nDCG@10 loss:" in output
+    assert [row[0] for row in rows[2:]] == ["fp32", "int8 dynamic", "int8 static"]
+    assert "ndcg@10" in rows[0] and "ndcg@10 - fp32" in rows[0]
+    assert rows[2][rows[0].index("ndcg@10 - fp32")] == "+0.0000"
+    assert "int8 dynamic nDCG@10 loss against fp32:" in output
+    assert "int8 static nDCG@10 loss against fp32:" in output

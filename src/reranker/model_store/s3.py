@@ -18,22 +18,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reranker.config import Settings
-from reranker.errors import ConfigurationError, ModelUnavailable, RerankError
+from reranker.errors import ModelUnavailable, RerankError
 from reranker.model_store import cache
 from reranker.model_store.base import LocalModel
-from reranker.model_store.local import verify_folder
+from reranker.model_store.local import files_needed, verify_folder
 from reranker.model_store.manifest import (
     MANIFEST_NAME,
     FileEntry,
     Manifest,
-    openvino_weights,
     parse_manifest,
     sha256_file,
 )
 from reranker.model_store.retry import classify, with_retries
 from reranker.model_store.s3client import build_s3_client
 from reranker.model_store.s3uri import S3Location, cache_folder_name, parse_s3_uri
-from reranker.scoring.graphs import choose_graph
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -41,22 +39,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MULTIPART_BYTES = 32 * 1024 * 1024
-
-
-def files_to_fetch(manifest: Manifest, settings: Settings) -> dict[str, FileEntry]:
-    """Return the files serving needs: all but the graphs the loader will not open.
-
-    The graph is the one `choose_graph` picks for the loader (an IR counts with its `.bin`), so
-    an unservable setting (bf16 on onnxruntime, no static int8 IR) fails here, before a download.
-    """
-    try:
-        chosen = set(choose_graph(manifest, settings).files)
-    except ConfigurationError as exc:
-        raise ModelUnavailable(f"model {manifest.name!r} cannot be served: {exc.message}") from exc
-    graphs = {*manifest.variants.values()}
-    graphs.update(name for xml in manifest.openvino.values() for name in (xml, openvino_weights(xml)))
-    skipped = graphs - chosen
-    return {name: entry for name, entry in manifest.files.items() if name not in skipped}
 
 
 def destination_in(folder: Path, name: str) -> Path:
@@ -115,7 +97,7 @@ class S3ModelStore:
                 raise
             return fallback
         manifest = _parse(raw, label)
-        files = files_to_fetch(manifest, self._settings)
+        files = files_needed(manifest, self._settings)
         final = self._folder(location, cache_dir)
         if (final / MANIFEST_NAME).is_file() and (final / MANIFEST_NAME).read_bytes() == raw:
             try:
@@ -215,7 +197,7 @@ class S3ModelStore:
         final = self._folder(location, cache_dir)
         try:
             manifest = _parse((final / MANIFEST_NAME).read_bytes(), label)
-            verify_folder(final, files_to_fetch(manifest, self._settings), label=label)
+            verify_folder(final, files_needed(manifest, self._settings), label=label)
         except (OSError, ModelUnavailable):
             return None
         logger.warning("model store unreachable; serving the verified cached copy", extra={"model": label})
