@@ -71,10 +71,14 @@ class Contender:
         return " ".join(part for part in (self.name, self.variant, self.tag) if part)
 
 
+ONNXRUNTIME = {"RERANK_BACKEND": "onnxruntime"}
+OPENVINO = {"RERANK_BACKEND": "openvino"}
 DEFAULT_CONTENDERS = (
-    Contender("api", "int8"),
-    Contender("api", "fp32"),
-    Contender("scorer", "int8"),
+    Contender("api", "int8", OPENVINO, "openvino"),
+    Contender("api", "bf16", OPENVINO, "openvino"),
+    Contender("api", "fp32", OPENVINO, "openvino"),
+    Contender("api", "int8", ONNXRUNTIME, "onnxruntime"),
+    Contender("api", "fp32", ONNXRUNTIME, "onnxruntime"),
     Contender("st", "fp32"),
     Contender("naive", "int8"),
     Contender("flashrank", "int8"),
@@ -84,12 +88,20 @@ DEFAULT_CONTENDERS = (
 
 
 def parse_contenders(text: str) -> list[Contender]:
-    """Return the contenders of "api:int8,st,flashrank" (variant after a colon; default fp32/int8)."""
+    """Return the contenders of "api:int8@openvino,st,flashrank" (variant after a colon, backend after @)."""
     chosen = []
     for item in (part.strip() for part in text.split(",")):
         if not item:
             continue
+        item, _, backend = item.partition("@")
         name, _, variant = item.partition(":")
+        if backend:
+            if name not in {"api", "scorer"} or backend not in {"onnxruntime", "openvino"}:
+                raise argparse.ArgumentTypeError(
+                    f"{item}@{backend}: only api and scorer take @onnxruntime|@openvino"
+                )
+            chosen.append(Contender(name, variant or "int8", {"RERANK_BACKEND": backend}, backend))
+            continue
         if name not in KNOWN:
             raise argparse.ArgumentTypeError(f"unknown contender {name!r}; choose from {sorted(KNOWN)}")
         default = "int8" if name in {"flashrank", "infinity-onnx"} else "fp32"
@@ -420,7 +432,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--contenders",
         type=parse_contenders,
         default=list(DEFAULT_CONTENDERS),
-        help="e.g. api:int8,api:fp32,scorer:int8,st,naive:int8,flashrank,infinity-onnx,infinity-torch",
+        help="e.g. api:int8@openvino,api:int8@onnxruntime,api:fp32,scorer:int8,st,naive:int8,flashrank,"
+        "infinity-onnx,infinity-torch",
     )
     parser.add_argument(
         "--pause", type=float, default=0.2, help="seconds between requests (lets spinning threads settle)"

@@ -22,7 +22,7 @@ import asyncio
 import importlib
 import json
 import os
-import resource
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -180,6 +180,13 @@ FACTORIES: dict[str, Callable[..., Score]] = {
 }
 
 
+def own_peak_rss_mb() -> float:
+    """Return this process's VmHWM: ru_maxrss would carry a large parent's peak across exec."""
+    with open("/proc/self/status") as status:
+        found = re.search(r"^VmHWM:\s+(\d+)", status.read(), re.MULTILINE)
+    return int(found.group(1)) / 1024 if found else float("nan")
+
+
 def serve_commands(score: Score) -> None:
     """Answer the parent's commands on stdin until it closes the pipe."""
     query = ""
@@ -196,7 +203,7 @@ def serve_commands(score: Score) -> None:
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             reply = {"seconds": wall, "cpu": cpu, "scores": list(scores)}
         else:
-            reply = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            reply = {"peak_rss_mb": own_peak_rss_mb()}
         sys.stdout.write(json.dumps(reply) + "\n")
         sys.stdout.flush()
 
