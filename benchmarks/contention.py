@@ -8,8 +8,9 @@ turns request by request, so every load level compares them in one run.
     python benchmarks/contention.py                          # ce, 512, 100 docs of 200 words
     python benchmarks/contention.py --hogs 0,4 --quick
 
-Contenders (`--contenders`): `spin` = our scorer with spinning threads (the default), `nospin` =
-RERANK_SPIN_THREADS=false, `one` = one intra-op thread, `st` = sentence-transformers fp32; any
+Contenders (`--contenders`): `spin` = our scorer on onnxruntime with spinning threads (the
+default), `nospin` = RERANK_SPIN_THREADS=false, `one` = one intra-op thread, `st` =
+sentence-transformers fp32; any
 `name=RERANK_X=v;RERANK_Y=w` adds our scorer with those settings (e.g. `ov=RERANK_BACKEND=openvino`).
 """
 
@@ -38,10 +39,11 @@ from common import (
 from procs import Worker
 from throughput import interleave
 
+ONNXRUNTIME = {"RERANK_BACKEND": "onnxruntime"}
 BUILT_IN = {
-    "spin": {},
-    "nospin": {"RERANK_SPIN_THREADS": "false"},
-    "one": {"RERANK_THREADS": "1"},
+    "spin": ONNXRUNTIME,
+    "nospin": {**ONNXRUNTIME, "RERANK_SPIN_THREADS": "false"},
+    "one": {**ONNXRUNTIME, "RERANK_THREADS": "1"},
 }
 
 
