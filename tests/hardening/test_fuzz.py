@@ -102,6 +102,12 @@ def served_model(case: Case[Any]) -> None:
         if isinstance(extra, dict):
             for key in ("first_stage_scores", "fusion", "instruction"):
                 extra.pop(key, None)
+            # max_chunks_per_doc may come at the top level or in extra_body but not both, and
+            # chunk_overlap needs it: rules across objects (tests/api/compat/test_routes.py covers them).
+            if body.get("max_chunks_per_doc") is not None:
+                extra.pop("max_chunks_per_doc", None)
+            if body.get("max_chunks_per_doc") is None and extra.get("max_chunks_per_doc") is None:
+                extra.pop("chunk_overlap", None)
     model = body.get("model") if isinstance(body, dict) else None
     if isinstance(body, dict) and isinstance(model, str) and len(model) % 2 == 0:
         body["model"] = SERVED[len(model) // 2 % len(SERVED)]
