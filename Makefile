@@ -122,10 +122,12 @@ test: $(VENV)/.installed
 # The relevance quality gate of CI: SciFact (test) through the default model, in process, against
 # the measured thresholds in eval/gates.toml (which also set top-k and the query count). Exit 1 on fail.
 # The dev venv has the [export] extra, so it exports the model itself (no tools venv in CI).
+# It has OpenVINO too, but the gate pins onnxruntime: the Lambda images and `make serve` serve
+# onnxruntime's int8, and the fingerprint in eval/gates.toml names that graph.
 ifneq ($(wildcard $(DATA_DIR)/beir/scifact/corpus.jsonl),)
 gate: EXPORT_VENV = $(VENV)
 gate: $(VENV)/.installed $(MODEL_DIR)/model.json
-	$(BIN)/reranker eval run "$(DATA_DIR)/beir/scifact" --split test --model $(MODEL_DIR) \
+	RERANK_BACKEND=onnxruntime $(BIN)/reranker eval run "$(DATA_DIR)/beir/scifact" --split test --model $(MODEL_DIR) \
 		--gate eval/gates.toml --out $(GATE_OUT) --cache-dir .cache/eval --restart
 else
 gate:
