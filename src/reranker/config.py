@@ -74,9 +74,11 @@ class Settings(BaseSettings):
 
     # Scoring.
     threads: int = Field(0, ge=0, le=256)
-    # onnxruntime's worker threads spin between batches (the default); off yields the cores at
-    # once, for hosts whose cores are shared (benchmarks/contention.py measures both).
-    spin_threads: bool = True
+    # onnxruntime's worker threads spin while waiting for work, or (False, the default) yield the
+    # core at once. Off measured 0-4 % slower on idle cores and 1.36-1.52x faster beside 2-4 busy
+    # processes (benchmarks/contention.py, docs/benchmarks.md): shared hosts and Lambda's
+    # fractional vCPUs are the common case.
+    spin_threads: bool = False
     providers: Providers = "auto"
     # Which runtime runs the graph (scoring/graphs.py): "auto" is OpenVINO when its package is
     # installed, no CUDA provider is in use and the model has the variant's graph; else onnxruntime.

@@ -30,7 +30,7 @@ def choose_providers(preference: Providers) -> list[str]:
 
 
 def create_session(
-    path: Path, *, threads: int, providers: Providers, spin_threads: bool = True
+    path: Path, *, threads: int, providers: Providers, spin_threads: bool = False
 ) -> ort.InferenceSession:
     """Return a session for one ONNX file; `threads=0` lets onnxruntime use every core."""
     options = ort.SessionOptions()
