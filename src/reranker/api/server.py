@@ -11,6 +11,11 @@ answers plain text, and so lets idle sockets lock `/health` out. This protocol a
   408 if it had sent part of one;
 - a connection cap: past `max_connections` open sockets, a new one closes the oldest idle
   socket (no request in progress) to make room, or gets 503 when every socket is busy;
+- an accept gate (`AcceptGate`): the listener accepts only while the sockets it has open stay
+  within the cap plus a few spare descriptors (for the 503s), and stops reading the listener
+  until one closes, so accept() never fails for want of a descriptor, whatever the file limit;
+  asyncio's own accept loop takes a backlog's worth (2,048) per pass, and logged a traceback
+  per failed accept;
 - HTTP-level errors (a bad request line, an oversized head) answered in the spec's JSON
   shape with the security headers, not uvicorn's plain text.
 
@@ -20,9 +25,12 @@ The body deadline lives in the request middleware, which sees the body as it str
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import resource
+import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 import h11
@@ -36,6 +44,14 @@ logger = logging.getLogger(__name__)
 
 # File descriptors kept free beside the sockets: model files, S3 downloads, logs, the listener.
 FD_RESERVE = 64
+# Of that reserve, sockets the gate may accept past the cap, only to answer them 503 and close.
+SPARE_SOCKETS = 16
+# Sockets accepted per readiness of the listener, so a flood cannot hold the loop in one pass.
+ACCEPT_BATCH = 64
+# After accept() fails for want of a descriptor: how long the listener rests, and how often the
+# failures are logged (one line per interval, with their count).
+ACCEPT_RETRY_SECONDS = 0.5
+FLOOD_LOG_SECONDS = 10.0
 
 
 class _Connection(h11.Connection):
@@ -65,6 +81,7 @@ class GuardedH11Protocol(H11Protocol):
         self._partial = False
         self._evicted = False
         self.opened = time.monotonic()
+        self.gate: AcceptGate | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -77,6 +94,9 @@ class GuardedH11Protocol(H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_header_timer()
         super().connection_lost(exc)
+        if self.gate is not None:
+            self.gate.release()
+            self.gate = None
 
     def data_received(self, data: bytes) -> None:
         if self._between_requests():
@@ -182,14 +202,151 @@ def protocol_for(settings: Settings, max_connections: int) -> type[GuardedH11Pro
     )
 
 
-class Server(uvicorn.Server):
-    """uvicorn's server, logging where it listens once it does."""
+class RateLimitedLog:
+    """Counts a recurring event and logs it at most once per `interval` s, with the count."""
 
-    async def startup(self, sockets: Any = None) -> None:
-        await super().startup(sockets)
-        if self.started:
-            addresses = [str(s.getsockname()[:2]) for server in self.servers for s in server.sockets]
-            logger.info("listening", extra={"addresses": addresses})
+    def __init__(self, message: str, interval: float = FLOOD_LOG_SECONDS) -> None:
+        self.message = message
+        self.interval = interval
+        self._count = 0
+        self._logged_at = -interval
+
+    def note(self, **extra: object) -> None:
+        self._count += 1
+        now = time.monotonic()
+        if now - self._logged_at >= self.interval:
+            logger.warning(self.message, extra={"count": self._count, "seconds": self.interval, **extra})
+            self._count = 0
+            self._logged_at = now
+
+
+class AcceptGate:
+    """Accepts from one listening socket only while the sockets it opened fit `limit`.
+
+    Replaces asyncio's accept loop for the socket (loop.remove_reader / add_reader on the
+    listener, loop.connect_accepted_socket for each socket): at the limit it stops reading the
+    listener, so new connections wait in the kernel's backlog, and reads it again when one of
+    its sockets closes. The protocol's own cap (evict the oldest idle socket, or 503) acts on
+    each socket accepted past `max_connections`, within the spare descriptors.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        listener: socket.socket,
+        make_protocol: Callable[[], GuardedH11Protocol],
+        limit: int,
+        failures: RateLimitedLog,
+    ) -> None:
+        self._loop = loop
+        self._listener = listener
+        self._make_protocol = make_protocol
+        self.limit = limit
+        self.open = 0
+        self._reading = False
+        self._failures = failures
+
+    def start(self) -> None:
+        self._loop.remove_reader(self._listener.fileno())  # asyncio's own accept loop
+        self._resume()
+
+    def release(self) -> None:
+        """Note that one of the gate's sockets closed; read the listener again if it had paused."""
+        self.open -= 1
+        if not self._reading and self.open < self.limit:
+            self._resume()
+
+    def _resume(self) -> None:
+        if self._listener.fileno() == -1:
+            return  # the server closed it (shutdown)
+        self._loop.add_reader(self._listener.fileno(), self._accept)
+        self._reading = True
+
+    def _pause(self) -> None:
+        if self._reading and self._listener.fileno() != -1:
+            self._loop.remove_reader(self._listener.fileno())
+        self._reading = False
+
+    def _accept(self) -> None:
+        for _ in range(ACCEPT_BATCH):
+            if self.open >= self.limit:
+                self._pause()  # resumed by release()
+                return
+            try:
+                conn, _ = self._listener.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    raise
+                # Descriptors used elsewhere in the process (model files, downloads): rest a while.
+                self._failures.note(open_sockets=self.open, error=errno.errorcode.get(exc.errno, ""))
+                self._pause()
+                self._loop.call_later(ACCEPT_RETRY_SECONDS, self._retry)
+                return
+            conn.setblocking(False)
+            self.open += 1
+            protocol = self._make_protocol()
+            protocol.gate = self
+            self._loop.create_task(self._connect(conn, protocol))
+
+    def _retry(self) -> None:
+        if not self._reading and self.open < self.limit:
+            self._resume()
+
+    async def _connect(self, conn: socket.socket, protocol: GuardedH11Protocol) -> None:
+        try:
+            await self._loop.connect_accepted_socket(lambda: protocol, conn)
+        except Exception:
+            if protocol.gate is not None:  # connection_made never ran, so connection_lost will not
+                protocol.gate = None
+                self.release()
+            conn.close()
+
+
+def _log_accept_failures(
+    failures: RateLimitedLog,
+) -> Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]:
+    """Return a loop exception handler that logs asyncio's accept failures once per interval."""
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if context.get("message") == "socket.accept() out of system resource":
+            failures.note()
+        else:
+            loop.default_exception_handler(context)
+
+    return handle
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, accepting through an `AcceptGate` and logging where it listens."""
+
+    cap = 1000
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        # The listening socket is bound here, so the gate holds the socket itself (asyncio's
+        # server hands out only wrappers that cannot accept); it is handed on to uvicorn.
+        listeners = sockets if sockets is not None else [self.config.bind_socket()]
+        await super().startup(listeners)
+        if not self.started:
+            return
+        loop = asyncio.get_running_loop()
+        failures = RateLimitedLog("accept failed: out of file descriptors; connections wait in the backlog")
+        loop.set_exception_handler(_log_accept_failures(failures))
+        config = self.config
+
+        def make_protocol() -> GuardedH11Protocol:
+            protocol: GuardedH11Protocol = config.http_protocol_class(  # type: ignore[call-arg,assignment]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state
+            )
+            return protocol
+
+        self.gates = [
+            AcceptGate(loop, sock, make_protocol, self.cap + SPARE_SOCKETS, failures) for sock in listeners
+        ]
+        for gate in self.gates:
+            gate.start()
+        logger.info("listening", extra={"addresses": [str(sock.getsockname()[:2]) for sock in listeners]})
 
 
 def build_server(app: Any, settings: Settings, host: str, port: int, graceful_seconds: int) -> Server:
@@ -213,4 +370,6 @@ def build_server(app: Any, settings: Settings, host: str, port: int, graceful_se
         access_log=False,
         log_level="warning",
     )
-    return Server(config)
+    server = Server(config)
+    server.cap = cap
+    return server
