@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -55,3 +57,19 @@ def test_equal_scores_leave_the_decision_to_the_other_side() -> None:
 
 def test_ties_are_ranked_in_input_order() -> None:
     np.testing.assert_array_equal(ranks(np.array([0.5, 0.9, 0.5, 0.1])), [2.0, 1.0, 3.0, 4.0])
+
+
+def test_min_max_of_scores_near_the_float_limit_is_finite_and_exact() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warning either
+        np.testing.assert_array_equal(min_max(np.array([1.7e308, -1.7e308])), [1.0, 0.0])
+        np.testing.assert_array_equal(min_max(np.array([1.7e308, 0.0, -1.7e308])), [1.0, 0.5, 0.0])
+        extremes = np.array([np.finfo(np.float64).max, -np.finfo(np.float64).max, 0.0])
+        np.testing.assert_array_equal(min_max(extremes), [1.0, 0.0, 0.5])
+        fused = fuse(np.array([0.0, 1.0]), np.array([1.7e308, -1.7e308]), Fusion("combsum"))
+        np.testing.assert_array_equal(fused, [0.5, 0.5])
+
+
+def test_min_max_of_ordinary_scores_is_the_plain_formula() -> None:
+    scores = np.array([3.0, 9.5, 1.0, 2.0])
+    np.testing.assert_array_equal(min_max(scores), (scores - 1.0) / 8.5)

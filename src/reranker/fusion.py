@@ -13,6 +13,7 @@ combined: on SciFact the default bi-encoder alone scores below BM25, fused with 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -39,11 +40,18 @@ class Fusion:
 
 
 def min_max(scores: Floats) -> Floats:
-    """Return scores scaled to [0, 1] over this set; all-equal scores become 0."""
+    """Return scores scaled to [0, 1] over this set; all-equal scores become 0.
+
+    Finite for every finite input: when `high - low` would overflow (scores near ±1.8e308),
+    both sides are halved before subtracting, which cannot overflow; otherwise the plain
+    formula is used, so ordinary scores keep their exact values.
+    """
     low, high = float(np.min(scores)), float(np.max(scores))
     if high == low:
         return np.zeros_like(scores)
-    return (scores - low) / (high - low)
+    if math.isfinite(high - low):
+        return (scores - low) / (high - low)
+    return (scores * 0.5 - low * 0.5) / (high * 0.5 - low * 0.5)
 
 
 def ranks(scores: Floats) -> Floats:

@@ -124,3 +124,14 @@ def test_non_finite_first_stage_score_is_a_400_naming_it(client: TestClient) -> 
     response = client.post("/v1/rerank", content=body, headers={**AUTH, "Content-Type": "application/json"})
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "extra_body.first_stage_scores[1]"
+
+
+def test_first_stage_scores_near_the_float_limit_fuse_to_finite_scores(client: TestClient) -> None:
+    extremes = [1.7e308, -1.7e308, 0.0, 1.0]
+    response = post(client, extra_body={"first_stage_scores": extremes, "fusion": {"method": "combsum"}})
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    fused = by_index(results, "relevance_score")
+    assert np.all(np.isfinite(fused))
+    expected = fuse(by_index(results, "model_score"), np.array(extremes), Fusion("combsum"))
+    np.testing.assert_array_equal(fused, expected)
