@@ -455,7 +455,7 @@ def smoke_gpu(failures: Failures, model: Path) -> dict[str, float]:
             ready_at = None
             while time.monotonic() < deadline:
                 try:
-                    status, _, _ = http("GET", f"{base}/health", None, None)
+                    status, _, _ = http("GET", f"{base}/ready", None, None)
                     if status == 200:
                         ready_at = time.time()
                         break
@@ -465,11 +465,11 @@ def smoke_gpu(failures: Failures, model: Path) -> dict[str, float]:
                     break
                 time.sleep(0.1)
             if ready_at is None:
-                failures.append("gpu image: /health never answered")
+                failures.append("gpu image: /ready never answered 200")
                 return figures
             figures["init_s"] = ready_at - started_at(cid)
             print(
-                "   init (process start -> /health answers, model fetched and warmed): "
+                "   init (process start -> /ready answers 200, model fetched and warmed): "
                 f"{figures['init_s']:.2f} s"
             )
             status, body, _ = http("GET", f"{base}/v1/models", None, KEY)

@@ -10,12 +10,11 @@ import argparse
 import logging
 import signal
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from reranker.errors import ModelUnavailable, RerankError
+from reranker.errors import RerankError
 
 logger = logging.getLogger("reranker.cli")
 
@@ -74,26 +73,13 @@ def _serve(args: argparse.Namespace) -> int:
         app.state.service.warm(settings.default_model)  # ModelUnavailable: exit 2 before listening
         logger.info("default model ready", extra={"model": settings.default_model})
     elif settings.default_model:
-        threading.Thread(
-            target=_warm_in_background, args=(app, settings.default_model), name="warm-up", daemon=True
-        ).start()
+        app.state.service.warm_in_background(settings.default_model)
     # uvicorn finishes in-flight requests on SIGTERM, then re-raises the signal, which would end
     # the process with status 143; this handler makes that stop (or a SIGTERM before uvicorn
     # listens, with nothing in flight) exit 0 instead, and says whether anything was cut off.
     signal.signal(signal.SIGTERM, lambda signum, frame: _stopped(app.state))
     build_server(app, settings, args.host, args.port, args.graceful_seconds).run()
     return 0
-
-
-def _warm_in_background(app: Any, model: str) -> None:
-    try:
-        app.state.service.warm(model)
-        logger.info("default model ready", extra={"model": model})
-    except ModelUnavailable as exc:
-        # The registry retries the load after its backoff, when a request asks for the model.
-        logger.error(
-            "default model not ready; requests will retry it", extra={"model": model, "error": exc.message}
-        )
 
 
 def _log_through_reranker(*names: str) -> None:

@@ -75,6 +75,7 @@ class ModelRegistry:
         self._lock = threading.Lock()
         self._loading: dict[str, concurrent.futures.Future[Scorer]] = {}
         self._failed: dict[str, _Failure] = {}
+        self._warmed: set[str] = set()
 
     def resolve(self, requested: str) -> str:
         """Return the served model name that `requested` (name, alias, deployment id) means."""
@@ -111,6 +112,16 @@ class ModelRegistry:
     def loaded(self, requested: str) -> Scorer | None:
         """Return the scorer for `requested` if it is loaded, without loading it."""
         return self._scorers.get(self.resolve(requested))
+
+    def warmed(self, requested: str) -> bool:
+        """Return True once `requested` is loaded and has scored its warm-up pair."""
+        name = self.resolve(requested)
+        return name in self._warmed and name in self._scorers
+
+    def last_failure(self, requested: str) -> str | None:
+        """Return the message of `requested`'s last failed load, if its last load failed."""
+        failed = self._failed.get(self.resolve(requested))
+        return failed.error.message if failed else None
 
     def _still_loading(self, requested: str) -> ModelUnavailable:
         return ModelUnavailable(f"model {requested!r} is still loading; retry shortly", retry_after=1)
@@ -219,4 +230,5 @@ class ModelRegistry:
         name = self.resolve(requested)
         if name in self._cold:
             self._cold[name] = replace(self._cold[name], warm_seconds=round(seconds, 4))
+        self._warmed.add(name)
         logger.info("model warmed", extra={"model": name, "warm_seconds": round(seconds, 4)})

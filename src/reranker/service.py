@@ -6,7 +6,9 @@ is measured offline is what is served.
 
 from __future__ import annotations
 
+import logging
 import math
+import threading
 import time
 from collections.abc import Sequence
 
@@ -15,12 +17,14 @@ import numpy.typing as npt
 from ulid import ULID
 
 from reranker.config import Settings
-from reranker.errors import InvalidRequest, RerankError
+from reranker.errors import InvalidRequest, ModelUnavailable, RerankError
 from reranker.fusion import Fusion, fuse
 from reranker.registry import ModelRegistry
 from reranker.scoring.chunking import ChunkOptions
 from reranker.scoring.types import ScoreOptions
 from reranker.types import DocumentObject, RerankRequest, RerankResponse, RerankResult, Usage
+
+logger = logging.getLogger(__name__)
 
 
 def new_request_id() -> str:
@@ -128,6 +132,7 @@ class RerankService:
     def __init__(self, registry: ModelRegistry, settings: Settings) -> None:
         self.registry = registry
         self._settings = settings
+        self._warming = threading.Lock()
 
     def rerank(self, request: RerankRequest, request_id: str | None = None) -> RerankResponse:
         """Return the request's documents ranked by relevance, highest first, ties in input order."""
@@ -169,6 +174,29 @@ class RerankService:
         started = time.perf_counter()
         scorer.score("warm up", ["the first run allocates the session's buffers"], ScoreOptions())
         self.registry.record_warm(model, time.perf_counter() - started)
+
+    def warm_in_background(self, model: str) -> None:
+        """Warm `model` in a thread, unless a warm-up is already running (at most one at a time).
+
+        Used at start (`reranker serve`) and by the readiness check, so a pod whose warm-up
+        failed retries it (after the registry's retry window) without a request routed to it.
+        """
+        if not self._warming.acquire(blocking=False):
+            return
+        threading.Thread(target=self._warm_quietly, args=(model,), name="warm-up", daemon=True).start()
+
+    def _warm_quietly(self, model: str) -> None:
+        try:
+            self.warm(model)
+            logger.info("default model ready", extra={"model": model})
+        except ModelUnavailable as exc:
+            # The registry retries the load after its backoff, when a request or /ready asks again.
+            logger.error(
+                "default model not ready; requests will retry it",
+                extra={"model": model, "error": exc.message},
+            )
+        finally:
+            self._warming.release()
 
     def _check_limits(self, request: RerankRequest) -> None:
         settings = self._settings

@@ -87,10 +87,12 @@ def test_pods_run_the_gpu_image_command_port_user_and_cache_dir(variant: str) ->
     assert main["image"].endswith("/reranker-gpu:0.1.0")
     (port,) = main["ports"]
     assert (port["name"], str(port["containerPort"])) == ("http", expose)
-    # Readiness on /health: with RERANK_WARMUP=fail_fast, `reranker serve` warms the default
-    # model before it listens (the default, background, would listen at once).
+    # With RERANK_WARMUP=fail_fast, `reranker serve` warms the default model before it listens
+    # (the default, background, would listen at once); readiness is /ready (the default model
+    # loaded and warmed), liveness and start-up /health.
     assert environment(resources)["RERANK_WARMUP"] == "fail_fast"
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+    assert main["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
+    for probe in ("startupProbe", "livenessProbe"):
         assert main[probe]["httpGet"] == {"path": "/health", "port": "http"}
     startup = main["startupProbe"]
     assert startup["periodSeconds"] * startup["failureThreshold"] >= 300  # room for an S3 fetch

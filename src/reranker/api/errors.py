@@ -37,7 +37,7 @@ _MESSAGES: dict[str, str] = {
 }
 _DOCUMENT_ITEM = re.compile(r"^documents\[\d+\]$")
 # Routes that need no key (everything else is guarded by require_api_key).
-PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+PUBLIC_PATHS = frozenset({"/health", "/ready", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 _STATUS_TYPES = {404: "not_found", 405: "method_not_allowed", 415: "unsupported_media_type"}
 # FastAPI answers a body that json.loads cannot take (bad UTF-8, nesting past the recursion
 # limit, an integer over 4300 digits) with this fixed detail; it gets a message that says what to fix.

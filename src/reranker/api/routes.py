@@ -16,6 +16,7 @@ from reranker.api.schemas import (
     ModelCard,
     ModelList,
 )
+from reranker.errors import ModelUnavailable
 from reranker.logs import hash_user
 from reranker.model_store.timing import import_seconds
 from reranker.service import RerankService
@@ -44,6 +45,23 @@ router = APIRouter()
 async def health() -> dict[str, str]:
     """Liveness: answers without auth and without loading a model."""
     return {"status": "ok"}
+
+
+@router.get("/ready", tags=["ops"], responses={503: ERRORS[503]})
+async def ready(request: Request) -> dict[str, str]:
+    """Readiness: 200 once the default model (RERANK_DEFAULT_MODEL) is loaded and warmed, else 503.
+
+    Answers without auth. While not ready it starts a warm-up if none is running, so a failed
+    one is retried (after the model's retry window) without traffic being routed here.
+    """
+    service: RerankService = request.app.state.service
+    model = request.app.state.settings.default_model
+    if model is None or service.registry.warmed(model):
+        return {"status": "ready"}
+    service.warm_in_background(model)
+    failure = service.registry.last_failure(model)
+    reason = f": {failure}" if failure else "; retry shortly"
+    raise ModelUnavailable(f"the default model {model!r} is not loaded and warmed yet{reason}", retry_after=1)
 
 
 @router.post(
