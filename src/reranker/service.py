@@ -93,6 +93,24 @@ def chunk_options(request: RerankRequest, settings: Settings) -> ChunkOptions | 
     )
 
 
+def check_chunked_characters(request: RerankRequest, settings: Settings) -> None:
+    """Raise InvalidRequest when chunking would tokenize more than `max_chunked_chars` characters.
+
+    Chunking tokenizes documents whole (only the windows are capped), so a few large documents
+    cost seconds of tokenizing that no window count shows; checked before admission.
+    """
+    if chunk_options(request, settings) is None:
+        return
+    total = sum(len(document_text(d, request.rank_fields, i)) for i, d in enumerate(request.documents))
+    if total > settings.max_chunked_chars:
+        raise InvalidRequest(
+            f"with max_chunks_per_doc every document is tokenized whole: these hold {total} characters, "
+            f"at most {settings.max_chunked_chars} are chunked per request; send fewer or shorter "
+            "documents, or leave chunking off (documents are then cut before tokenizing)",
+            param="documents",
+        )
+
+
 def fusion_inputs(request: RerankRequest) -> tuple[Fusion, npt.NDArray[np.float64]] | None:
     """Return the fusion the request asks for and its first-stage scores, or None; checked before
     any scoring so a malformed request costs no model time."""
@@ -224,6 +242,7 @@ class RerankService:
                     f"{param} is {len(text)} characters; at most {settings.max_document_chars} are accepted",
                     param=param,
                 )
+        check_chunked_characters(request, settings)
 
 
 # Deeper values cannot be echoed: the response encoder recurses once per level, beside the stack

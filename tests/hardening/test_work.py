@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 from reranker.api.app import create_app
 from reranker.config import Settings
 from reranker.cost import estimate_tokens
-from reranker.errors import DeadlineExceeded
+from reranker.errors import DeadlineExceeded, InvalidRequest
 from reranker.model_store.local import LocalModelStore
 from reranker.scoring.loader import load_scorer
 from reranker.scoring.tokenize import TextEncoder, load_tokenizer
@@ -55,8 +55,63 @@ def test_the_cost_estimate_counts_rows_times_tokens_after_truncation(hardened_se
     capped = request.model_copy(update={"max_tokens_per_document": 5})
     assert estimate_tokens(capped, 128, hardened_settings) == 3 * 14 + 5 + 5 + 2
     chunked = request.model_copy(update={"max_chunks_per_doc": 4})
-    # the 10,000-token document needs more than 4 windows of 114: 4 rows of 128
-    assert estimate_tokens(chunked, 128, hardened_settings) == (14 + 100) + 4 * 128 + (14 + 2)
+    # the 10,000-token document needs more than 4 windows of 114: 4 rows of 128; and tokenizing
+    # the 40,405 characters whole costs one token per 100 of them
+    assert estimate_tokens(chunked, 128, hardened_settings) == (14 + 100) + 4 * 128 + (14 + 2) + 405
+
+
+def test_chunking_past_the_characters_it_may_tokenize_is_400_before_admission(
+    hardened_settings: Settings,
+) -> None:
+    settings = hardened_settings.model_copy(update={"max_chunked_chars": 50_000})
+    request = RerankRequest(
+        model="m", query="q", documents=["d" * 30_000, "d" * 20_001], max_chunks_per_doc=2
+    )
+    with pytest.raises(InvalidRequest) as refused:
+        estimate_tokens(request, 128, settings)
+    assert refused.value.param == "documents"
+    assert "these hold 50001 characters, at most 50000 are chunked per request" in refused.value.message
+    unchunked = request.model_copy(update={"max_chunks_per_doc": None})
+    assert estimate_tokens(unchunked, 128, settings) == 2 * 128  # cut before tokenizing: no bound
+
+
+BOMB: dict[str, Any] = {
+    "model": "tiny-ce",
+    "query": "immune response",
+    # 60 documents of 99,000 characters, a 5.9 MB body, each tokenized whole to be chunked.
+    "documents": [
+        (f"doc {i} " + "immune cells respond to the vaccine dose " * 2500)[:99_000] for i in range(60)
+    ],
+    "max_chunks_per_doc": 2,
+}
+
+
+@pytest.mark.slow
+def test_a_small_request_beside_eight_chunking_bombs_is_answered(tiny_cross_encoder_dir: Path) -> None:
+    body = json.dumps(BOMB).encode()
+    headers = {**AUTH, "Content-Type": "application/json"}
+    with serve_process(["--model", str(tiny_cross_encoder_dir)], {"RERANK_API_KEYS": API_KEY}) as served:
+        answers: list[tuple[int, str]] = []
+
+        def bomb() -> None:
+            response = httpx.post(f"{served.url}/v1/rerank", content=body, headers=headers, timeout=120)
+            answers.append((response.status_code, response.text))
+
+        bombs = [threading.Thread(target=bomb) for _ in range(8)]
+        for thread in bombs:
+            thread.start()
+        time.sleep(0.5)
+        started = time.monotonic()
+        small = httpx.post(f"{served.url}/v1/rerank", json=TWENTY, headers=AUTH, timeout=60)
+        waited = time.monotonic() - started
+        for thread in bombs:
+            thread.join(120)
+    assert small.status_code == 200, small.text
+    assert waited < 10.0, f"the small request waited {waited:.1f} s"
+    assert len(answers) == 8
+    for status, text in answers:
+        assert status == 400, text
+        assert "at most 1000000 are chunked per request" in text
 
 
 def test_work_past_the_bound_is_refused_at_once_and_admitted_later(hardened_settings: Settings) -> None:

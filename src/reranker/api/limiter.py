@@ -51,7 +51,8 @@ class ScoringLimiter:
     async def run(self, rerank: Rerank, body: RerankRequest, request_id: str) -> RerankResponse:
         """Return rerank(body, request_id) computed in a worker thread within the deadline.
 
-        Raises Overloaded (429) when it cannot be admitted, DeadlineExceeded (503) past the
+        Raises Overloaded (429) when it cannot be admitted, InvalidRequest (400) when its cost
+        cannot be bounded (chunking past `max_chunked_chars`), DeadlineExceeded (503) past the
         deadline, ModelUnavailable (503) when the model cannot be loaded in time.
         """
         deadline = Deadline(self._settings.request_timeout_seconds)
