@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     # retry window opens; the window doubles per failure from the base up to the cap.
     model_retry_seconds: float = Field(2.0, ge=0.0, le=3600.0)
     model_retry_max_seconds: float = Field(60.0, ge=0.0, le=86_400.0)
+    # How long a request waits for its model's load (which goes on in its own thread) before it
+    # is answered 503 `model_unavailable` "still loading" with Retry-After; within its deadline.
+    model_load_wait_seconds: float = Field(5.0, gt=0.0, le=3600.0)
     # `reranker serve` start-up: "background" listens at once and warms the default model in a
     # thread; "fail_fast" warms before listening and exits 2 when that fails.
     warmup: Literal["background", "fail_fast"] = "background"

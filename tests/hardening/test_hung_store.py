@@ -64,8 +64,8 @@ def hung() -> Iterator[SilentEndpoint]:
         yield endpoint
 
 
-def settings_with(endpoint: str, local: Path, tmp_path: Path) -> Settings:
-    return Settings(
+def settings_with(endpoint: str, local: Path, tmp_path: Path, **overrides: object) -> Settings:
+    settings = Settings(
         models={"local": str(local), "remote": "s3://hung-bucket/models/remote/1"},
         api_keys=[SecretStr(API_KEY)],
         variant="fp32",
@@ -76,7 +76,9 @@ def settings_with(endpoint: str, local: Path, tmp_path: Path) -> Settings:
         s3_retry_base_seconds=0.0,
         s3_timeout_seconds=2.0,
         model_retry_seconds=60.0,
+        model_load_wait_seconds=30.0,  # the first request waits out the load's failure
     )
+    return settings.model_copy(update=overrides)
 
 
 @pytest.mark.slow
@@ -178,3 +180,34 @@ def test_fail_fast_start_up_exits_2_before_listening(
     assert "reranker: model 'remote' is unavailable" in result.stderr
     assert '"message": "listening"' not in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("dummy_aws")
+def test_a_request_learns_within_the_load_wait_that_its_model_is_still_loading(
+    hung: SilentEndpoint, tiny_cross_encoder_dir: Path, tmp_path: Path
+) -> None:
+    # The load hangs 4 x 10 s on the silent store; each request waits 1 s of it, then 503.
+    settings = settings_with(
+        hung.endpoint,
+        tiny_cross_encoder_dir,
+        tmp_path,
+        s3_max_attempts=4,
+        s3_timeout_seconds=10.0,
+        model_load_wait_seconds=1.0,
+    )
+    with uvicorn_thread(create_app(settings)) as url:
+        for _ in range(2):
+            started = time.monotonic()
+            response = httpx.post(
+                f"{url}/v1/rerank", json={**SMALL, "model": "remote"}, headers=AUTH, timeout=60
+            )
+            waited = time.monotonic() - started
+            assert response.status_code == 503, response.text
+            assert response.json()["error"]["type"] == "model_unavailable"
+            assert response.json()["error"]["message"] == "model 'remote' is still loading; retry shortly"
+            assert response.headers["retry-after"] == "1"
+            assert 0.9 <= waited < 5.0, f"answered after {waited:.1f} s"
+        assert hung.accepted == 1  # one load, still hanging, shared by both requests
+        local = httpx.post(f"{url}/v1/rerank", json={**SMALL, "model": "local"}, headers=AUTH, timeout=60)
+        assert local.status_code == 200, local.text

@@ -2,7 +2,8 @@
 
 Scoring runs in worker threads so the event loop stays free (`/health` answers during a
 batch). Before a request waits for one of the `max_concurrency` slots, its model is loaded
-(outside any slot, see `ModelRegistry`) and its cost estimated (`reranker.cost`): it is
+(outside any slot, see `ModelRegistry`; a request waits at most `model_load_wait_seconds` for
+that, then gets 503 "still loading" while the load goes on) and its cost estimated (`reranker.cost`): it is
 refused with 429 at once when `max_concurrency + max_queue` requests are already admitted or
 when its tokens would take the admitted work past `max_queued_tokens` (a request larger than
 that runs only when nothing else is admitted). Each admitted request has a deadline: past it,
@@ -56,7 +57,8 @@ class ScoringLimiter:
         deadline, ModelUnavailable (503) when the model cannot be loaded in time.
         """
         deadline = Deadline(self._settings.request_timeout_seconds)
-        scorer = await self._registry.aget(body.model, timeout=deadline.remaining())
+        wait = min(deadline.remaining(), self._settings.model_load_wait_seconds)
+        scorer = await self._registry.aget(body.model, timeout=wait)
         cost = estimate_tokens(body, scorer.manifest.max_length, self._settings)
         self._admit(cost)
         self._admitted += 1
