@@ -77,9 +77,23 @@ def _serve(args: argparse.Namespace) -> int:
     # uvicorn finishes in-flight requests on SIGTERM, then re-raises the signal, which would end
     # the process with status 143; this handler makes that stop (or a SIGTERM before uvicorn
     # listens, with nothing in flight) exit 0 instead, and says whether anything was cut off.
-    signal.signal(signal.SIGTERM, lambda signum, frame: _stopped(app.state))
-    build_server(app, settings, args.host, args.port, args.graceful_seconds).run()
+    # The re-raised signal arrives while the loop still runs, before the requests uvicorn has
+    # just cancelled have answered their 503s; they are counted once asyncio.run has let them
+    # finish, so the line is logged after it returns.
+    signal.signal(signal.SIGTERM, _raise_stopped)
+    try:
+        build_server(app, settings, args.host, args.port, args.graceful_seconds).run()
+    except _Stopped:
+        _log_stopped(app.state)
     return 0
+
+
+class _Stopped(SystemExit):
+    """Raised by the SIGTERM handler; exits 0."""
+
+
+def _raise_stopped(signum: int, frame: Any) -> None:
+    raise _Stopped(0)
 
 
 def _log_through_reranker(*names: str) -> None:
@@ -92,7 +106,7 @@ def _log_through_reranker(*names: str) -> None:
         other.setLevel(logging.WARNING)
 
 
-def _stopped(state: Any) -> None:
+def _log_stopped(state: Any) -> None:
     cut_off = getattr(state, "cut_off", 0)
     if cut_off:
         logger.warning(
@@ -101,7 +115,6 @@ def _stopped(state: Any) -> None:
         )
     else:
         logger.info("stopped on SIGTERM after finishing the requests in flight")
-    raise SystemExit(0)
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -228,26 +228,29 @@ def test_sigterm_past_the_grace_period_answers_503_and_says_so(default_model_dir
                 )
             )
 
-        # ~1M tokens, far more than a second of work; then a small one that waits behind it.
+        # ~1M tokens, far more than a second of work; then small ones that wait behind it.
         senders = [
             threading.Thread(target=send, args=(many_documents(seed, count),))
-            for seed, count in ((0, 4000), (1, 20))
+            for seed, count in ((0, 4000), (1, 20), (2, 20), (3, 20))
         ]
         senders[0].start()
         time.sleep(3.0)  # its 5 MB body is read and parsed: it is scoring
-        senders[1].start()
+        for sender in senders[1:]:
+            sender.start()
         time.sleep(0.5)
         served.process.send_signal(signal.SIGTERM)
         for sender in senders:
             sender.join(120)
         assert served.finish(timeout=60) == 0
     log = "".join(served.output)
-    assert len(answers) == 2, log[-3000:]
+    assert len(answers) == 4, log[-3000:]
     for response in answers:
         assert response.status_code == 503, response.text[:300]
         assert response.json()["error"]["type"] == "shutting_down"
         assert response.headers["retry-after"] == "1"
         assert response.headers["x-content-type-options"] == "nosniff"
     assert "requests still running at the end of the grace period were answered 503" in log
+    (stopped,) = [json.loads(line) for line in log.splitlines() if "stopped on SIGTERM" in line]
+    assert stopped["requests"] == 4, log[-3000:]  # every request cut off is counted
     assert "after finishing the requests in flight" not in log
     assert "Traceback" not in log and "Internal Server Error" not in log
