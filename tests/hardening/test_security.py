@@ -128,3 +128,19 @@ def test_fastapi_body_limit_is_off_so_ours_is_the_one_mechanism(hardened_client:
     response = hardened_client.post("/v1/rerank", json=big, headers=AUTH)
     assert response.status_code == 413
     assert response.json()["error"]["type"] == "payload_too_large"
+
+
+def test_two_authorization_headers_are_refused(hardened_client: TestClient) -> None:
+    # Even when both carry a valid key: which one a proxy checks and which one we read may differ.
+    for second in (f"Bearer {SECOND_KEY}", "Bearer wrong"):
+        response = hardened_client.post(
+            "/v1/rerank",
+            json=GOOD,
+            headers=[("Authorization", f"Bearer {API_KEY}"), ("Authorization", second)],
+        )
+        assert response.status_code == 401, response.text
+        assert response.headers["www-authenticate"] == "Bearer"
+        message = response.json()["error"]["message"]
+        assert message == "the request has 2 Authorization headers; send one: Authorization: Bearer <API key>"
+        assert API_KEY not in response.text and SECOND_KEY not in response.text
+    assert hardened_client.post("/v1/rerank", json=GOOD, headers=AUTH).status_code == 200

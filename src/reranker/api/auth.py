@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.datastructures import Headers
 
 from reranker.config import Settings
 from reranker.errors import Unauthorized
@@ -29,6 +30,20 @@ def check_bearer(authorization: str | None, settings: Settings, keys: list[bytes
         raise Unauthorized("invalid API key")
 
 
+def check_request_key(headers: Headers, settings: Settings, keys: list[bytes]) -> None:
+    """Raise Unauthorized unless the request's one Authorization header carries one of `keys`.
+
+    Two or more Authorization headers are refused: which one a proxy or a framework reads
+    differs, so the key checked might not be the key meant.
+    """
+    values = headers.getlist("authorization")
+    if len(values) > 1 and not settings.allow_anonymous:
+        raise Unauthorized(
+            f"the request has {len(values)} Authorization headers; send one: Authorization: Bearer <API key>"
+        )
+    check_bearer(values[0] if values else None, settings, keys)
+
+
 # Declares the bearer scheme in the OpenAPI document (clients and fuzzers see that auth is needed);
 # it raises nothing itself, so every failure comes from check_bearer in the one error shape.
 _BEARER = HTTPBearer(auto_error=False, description="An API key of this deployment.")
@@ -39,4 +54,4 @@ async def require_api_key(
 ) -> None:
     """FastAPI dependency guarding every /v1 route."""
     state = request.app.state
-    check_bearer(request.headers.get("authorization"), state.settings, state.api_keys)
+    check_request_key(request.headers, state.settings, state.api_keys)

@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from reranker.api.auth import check_bearer
+from reranker.api.auth import check_request_key
 from reranker.api.headers import SECURITY_HEADERS, new_request_id
 from reranker.errors import RerankError, Unauthorized
 
@@ -159,7 +159,7 @@ def _plain(pydantic_message: str) -> str:
     return message
 
 
-def _refused_key(request: Request) -> JSONResponse | None:
+def refused_key(request: Request) -> JSONResponse | None:
     """Return the 401 for a request to a guarded route without a valid key, else None.
 
     FastAPI parses and validates the body before it runs the key check, so a malformed body
@@ -169,14 +169,14 @@ def _refused_key(request: Request) -> JSONResponse | None:
         return None
     state = request.app.state
     try:
-        check_bearer(request.headers.get("authorization"), state.settings, state.api_keys)
+        check_request_key(request.headers, state.settings, state.api_keys)
     except Unauthorized as exc:
         return rerank_error_response(exc)
     return None
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    refused = _refused_key(request)
+    refused = refused_key(request)
     if refused is not None:
         return refused
     content_type = request.headers.get("content-type", "")
@@ -208,7 +208,7 @@ async def _rerank_error(request: Request, exc: RerankError) -> JSONResponse:
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     if exc.status_code == 400 and exc.detail == _FASTAPI_PARSE_ERROR:
-        refused = _refused_key(request)
+        refused = refused_key(request)
         if refused is not None:
             return refused
     type_ = _STATUS_TYPES.get(exc.status_code, "invalid_request")
