@@ -89,7 +89,7 @@ class FusionSpec(BaseModel):
         "`weight * model + (1 - weight) * first stage`. `rrf`: `1/(k + model rank) + 1/(k + first-stage "
         "rank)`, ranks from 1, ties in input order."
     )
-    weight: Annotated[StrictFloat, Field(ge=0, le=1)] | None = Field(
+    weight: Annotated[StrictFloat, Field(ge=0, le=1, allow_inf_nan=False)] | None = Field(
         None, description=f"combsum only: the model's share (default {DEFAULT_WEIGHT})."
     )
     k: Annotated[StrictInt, Field(ge=1, le=100_000)] | None = Field(

@@ -198,6 +198,18 @@ ROWS: list[Hostile] = [
         path="/rerank",
     ),
     Hostile("utf8-bom", "Unicode: accepted", b"\xef\xbb\xbf" + body(), 200, None, results=2),
+    Hostile("utf16-bom", "not UTF-8", body().decode().encode("utf-16"), 400, fragment="UTF-16 text"),
+    Hostile("utf16-le", "not UTF-8", body().decode().encode("utf-16-le"), 400, fragment="UTF-16-LE text"),
+    Hostile("utf32", "not UTF-8", body().decode().encode("utf-32"), 400, fragment="UTF-32 text"),
+    Hostile(
+        "fusion-weight-nan",
+        "non-finite number",
+        b'{"model": "default", "query": "q", "documents": ["a", "b"], "extra_body": '
+        b'{"first_stage_scores": [1, 2], "fusion": {"method": "combsum", "weight": NaN}}}',
+        400,
+        param="extra_body.fusion.weight",
+        fragment="must be a finite number",
+    ),
     Hostile(
         "nul-char", "Unicode: accepted", body(query="q\u0000", documents=["a\u0000b"]), 200, None, results=1
     ),

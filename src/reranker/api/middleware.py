@@ -10,13 +10,15 @@ oversized or trickled request costs at most `max_body_bytes` of memory and
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from reranker.api.errors import error_response, internal_error_response, rerank_error_response
+from reranker.api.errors import error_response, internal_error_response, refused_key, rerank_error_response
 from reranker.api.headers import SECURITY_HEADERS, new_request_id
 from reranker.api.limiter import ScoringLimiter
 from reranker.config import Settings
@@ -118,6 +120,14 @@ class RequestContextMiddleware:
             await late(scope, receive, send)
             return
         body = b"".join(chunks)
+        encoding = json.detect_encoding(body) if body else "utf-8"
+        if encoding not in ("utf-8", "utf-8-sig"):
+            # Python's JSON decoder reads UTF-16 and UTF-32 too; the API takes UTF-8 only (RFC 8259).
+            # A guarded route without a valid key is answered 401 first, as for any bad body.
+            refused = refused_key(Request(scope)) if "app" in scope else None
+            problem = f"the body is {encoding.upper()} text: send the JSON as UTF-8"
+            await (refused or error_response(400, "invalid_request", problem))(scope, receive, send)
+            return
         if scope["method"] == "POST" and scope["path"] in SCORING_PATHS:
             try:
                 self.limiter.check_room()
