@@ -35,6 +35,8 @@ MAX_CHUNKS_PER_DOC = 1000
 MAX_RANK_FIELDS = 32
 # Cohere v1 fields accepted on /v1/rerank; extra_body may also carry max_chunks_per_doc.
 COHERE_FIELDS = frozenset({"rank_fields", "max_chunks_per_doc"})
+# A key named in /v2/rerank's rank_fields: an empty name can name no field, so the schema refuses it.
+FieldName = Annotated[StrictStr, Field(min_length=1)]
 
 MetadataValue = StrictStr | StrictInt | StrictFloat | StrictBool | None
 

@@ -161,3 +161,23 @@ def test_v2_relevant_spans_disabled_is_accepted_and_enabled_is_refused(base_url:
     assert error["param"] == "relevant_spans.mode"
     assert '"enabled" is not served' in error["message"] and '{"mode": "disabled"}' in error["message"]
     assert enabled.json()["detail"] == error["message"]
+
+
+@pytest.mark.parametrize(
+    ("rank_fields", "param"),
+    [([], "rank_fields"), ([""], "rank_fields[0]")],
+    ids=["empty-list", "empty-name"],
+)
+def test_v2_rank_fields_the_schema_refuses_are_refused_and_declared(
+    base_url: str, rank_fields: list[str], param: str
+) -> None:
+    body = {"model": "tiny-ce", "query": "q", "documents": [{"text": "a"}], "rank_fields": rank_fields}
+    response = httpx.post(f"{base_url}/v2/rerank", json=body, headers=HEADERS, timeout=30)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == param
+    schema = httpx.get(f"{base_url}/openapi.json", timeout=30).json()["components"]["schemas"]
+    declared = next(
+        s["properties"]["rank_fields"] for name, s in schema.items() if name.startswith("CohereV2")
+    )
+    array = next(option for option in declared["anyOf"] if option.get("type") == "array")
+    assert array["minItems"] == 1 and array["items"]["minLength"] == 1

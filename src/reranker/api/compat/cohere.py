@@ -28,7 +28,15 @@ from pydantic import (
 from reranker.api.auth import require_api_key
 from reranker.api.compat.common import rerank_request, run_rerank
 from reranker.api.routes import ERRORS
-from reranker.types import VISIBLE_PATTERN, ChunksPerDoc, JsonInt, PositiveJsonInt, RerankResponse
+from reranker.types import (
+    MAX_RANK_FIELDS,
+    VISIBLE_PATTERN,
+    ChunksPerDoc,
+    FieldName,
+    JsonInt,
+    PositiveJsonInt,
+    RerankResponse,
+)
 
 RENAMES = {"max_tokens_per_document": "max_tokens_per_doc"}
 
@@ -78,8 +86,11 @@ class CohereV2Request(BaseModel):
     )
     priority: JsonInt | None = Field(None, description="Accepted and ignored: requests run in arrival order.")
     return_documents: StrictBool | None = Field(None, description="Older SDKs: echo each document.")
-    rank_fields: list[StrictStr] | None = Field(
-        None, description="Older SDKs: keys of object documents to score."
+    rank_fields: list[FieldName] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_RANK_FIELDS,
+        description="Older SDKs: keys of object documents to score (at least one, none empty).",
     )
     max_chunks_per_doc: ChunksPerDoc | None = Field(
         None, description="Older SDKs: long-document chunking, as on /v1/rerank."
