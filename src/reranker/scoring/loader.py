@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from reranker.config import Settings
@@ -47,24 +48,39 @@ def load_scorer(folder: Path, manifest: Manifest, settings: Settings) -> Scorer:
     return BiEncoderScorer(manifest, encoder, model, EmbeddingCache(settings.embedding_cache_size))
 
 
+def usable_cores() -> int:
+    """Return the cores this process may run on (its affinity mask, not the machine's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def load_runner(
     folder: Path, manifest: Manifest, settings: Settings, choice: GraphChoice, *, pad_id: int
 ) -> GraphRunner:
-    """Return the chosen graph loaded by its runtime; rows alone when scoring is deterministic."""
+    """Return the chosen graph loaded by its runtime.
+
+    Deterministic scoring runs every row alone, one row per core at once, each on one thread
+    (`RERANK_THREADS` rows at once, 0: every core): measured 1.17-1.27x the pairs/s of one row
+    at a time on two threads (docs/benchmarks.md). Batched scoring (GPUs) runs one batch at a
+    time on `RERANK_THREADS` threads.
+    """
+    cores = settings.threads or usable_cores()
+    workers, threads = (cores, 1) if settings.deterministic else (1, settings.threads)
     plan = RowPlan(
         output=OUTPUT_BY_KIND[manifest.kind],
         variant=choice.label,
         pad_id=pad_id,
         token_budget=settings.batch_token_budget,
         max_batch_size=1 if settings.deterministic else settings.max_batch_size,
+        workers=workers,
     )
     if choice.backend == "openvino":
         from reranker.scoring.openvino_runtime import OpenVinoModel, compile_graph
 
-        return OpenVinoModel(compile_graph(folder / choice.graph, choice, threads=settings.threads), plan)
+        compiled = compile_graph(folder / choice.graph, choice, threads=threads, streams=workers)
+        return OpenVinoModel(compiled, plan)
     session = create_session(
         folder / choice.graph,
-        threads=settings.threads,
+        threads=threads,
         providers=settings.providers,
         spin_threads=settings.spin_threads,
     )

@@ -1,8 +1,17 @@
-"""What scorers hold: a graph runner, whatever runtime is under it, over our input contract."""
+"""What scorers hold: a graph runner, whatever runtime is under it, over our input contract.
+
+Rows that run alone (the deterministic default) run on `workers` threads at once: at short
+lengths one row is too small a GEMM to keep two cores busy, and the per-run overhead is paid
+on each core in parallel instead of in turn. Each row is still one call of the same graph on
+its own, so its output does not depend on which thread ran it or what ran beside it.
+"""
 
 from __future__ import annotations
 
+import contextvars
+import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -36,7 +45,7 @@ class RowPlan:
 
     `output` is the graph output read (`logits` or `embeddings`), `variant` the label of what
     scores (/v1/models, the model fingerprint). Rows are right-padded with `pad_id` and masked;
-    decoders gather the last real token.
+    decoders gather the last real token. `workers` batches run at once, each on its own thread.
     """
 
     output: str
@@ -44,6 +53,7 @@ class RowPlan:
     pad_id: int
     token_budget: int
     max_batch_size: int
+    workers: int = 1
 
 
 class BatchedRunner:
@@ -61,6 +71,8 @@ class BatchedRunner:
         self._input_names = inputs
         self.provider = provider
         self.variant = plan.variant
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
     def _infer(self, feed: Mapping[str, IntArray]) -> FloatArray:
         """Return the graph's output for one padded batch."""
@@ -69,21 +81,45 @@ class BatchedRunner:
     def run(self, rows: Sequence[Encoded], check: Callable[[], None] = check_deadline) -> FloatArray:
         """Return the output row of each input row, in input order.
 
-        `check` runs before each batch; it raises to stop (the request's deadline passed).
+        `check` runs before each batch, in the caller's context (its deadline); it raises to
+        stop the batches not yet started (the request's deadline passed).
         """
         plan = self._plan
-        batches = plan_batches([len(r) for r in rows], plan.token_budget, plan.max_batch_size)
-        result: FloatArray | None = None
-        for batch in batches:
-            check()
-            input_ids, attention_mask, token_type_ids = pad_batch([rows[i] for i in batch], plan.pad_id)
-            feed: Feed = {"input_ids": input_ids, "attention_mask": attention_mask}
-            if "token_type_ids" in self._input_names:
-                feed["token_type_ids"] = token_type_ids
-            output = self._infer(feed)
-            if result is None:
-                result = np.empty((len(rows), *output.shape[1:]), dtype=np.float32)
-            result[batch] = output
-        if result is None:
+        if not rows:
             return np.empty((0,), dtype=np.float32)
+        batches = plan_batches([len(r) for r in rows], plan.token_budget, plan.max_batch_size)
+        context = contextvars.copy_context()
+
+        def run_batch(batch: list[int]) -> FloatArray:
+            context.copy().run(check)
+            return self._infer(self._feed([rows[i] for i in batch]))
+
+        if plan.workers > 1 and len(batches) > 1:
+            outputs = list(self._workers().map(run_batch, batches))
+        else:
+            outputs = [run_batch(batch) for batch in batches]
+        result = np.empty((len(rows), *outputs[0].shape[1:]), dtype=np.float32)
+        for batch, output in zip(batches, outputs, strict=True):
+            result[batch] = output
         return result
+
+    def _feed(self, rows: Sequence[Encoded]) -> Feed:
+        """Return the graph inputs of one batch: a row alone as it is, several right-padded."""
+        if len(rows) == 1:
+            (row,) = rows
+            input_ids = np.array([row.ids], dtype=np.int64)
+            attention_mask = np.ones_like(input_ids)
+            token_type_ids = np.array([row.type_ids], dtype=np.int64)
+        else:
+            input_ids, attention_mask, token_type_ids = pad_batch(rows, self._plan.pad_id)
+        feed: Feed = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if "token_type_ids" in self._input_names:
+            feed["token_type_ids"] = token_type_ids
+        return feed
+
+    def _workers(self) -> ThreadPoolExecutor:
+        """Return the runner's threads, started on first use (a warm-up of one row starts none)."""
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._plan.workers, thread_name_prefix="rows")
+            return self._pool
