@@ -9,7 +9,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from reranker import __version__
-from reranker.api.compat.router import router as compat_router
+from reranker.api.compat.loading import route_compat_on_first_use
 from reranker.api.errors import install_error_handlers
 from reranker.api.limiter import ScoringLimiter
 from reranker.api.metering import install_metrics
@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app.state.service = RerankService(registry, settings)
     app.state.limiter = ScoringLimiter(settings, registry)
     app.include_router(router)
-    app.include_router(compat_router)
+    route_compat_on_first_use(app)
     install_error_handlers(app)
     if settings.cors_origins:
         app.add_middleware(

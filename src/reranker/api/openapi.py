@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from reranker.api.compat.router import COMPONENTS
+from reranker.api.compat.loading import include_compat_routes
 from reranker.config import Settings
 
 # Request schemas and the name of their documents list.
@@ -32,6 +32,9 @@ def install_openapi(app: FastAPI, settings: Settings) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
+            include_compat_routes(app)
+            from reranker.api.compat.router import COMPONENTS
+
             schema = build()
             for operations in schema.get("paths", {}).values():
                 for operation in operations.values():
