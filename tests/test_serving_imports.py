@@ -33,7 +33,8 @@ def test_serving_path_imports_no_torch_transformers_ranx_numba_bm25s(default_mod
 
 
 # What a Lambda cold start must not load before its first /v1/rerank answer: the other APIs'
-# wire formats, the metrics renderers, the S3 client (a local model), the OpenAPI document.
+# wire formats, the metrics renderers, the S3 client (a local model), anyio's event-loop backend
+# (scoring threads are our own), the OpenAPI document.
 DEFERRED = [
     "reranker.api.compat.router",
     "reranker.api.compat.cohere",
@@ -41,6 +42,7 @@ DEFERRED = [
     "prometheus_client",
     "boto3",
     "botocore",
+    "anyio._backends._asyncio",
 ]
 _COLD_START = """
 import json, sys

@@ -126,9 +126,7 @@ def _tiny_beir(folder: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_int8_quality_reports_each_graph_and_its_loss(
-    tiny_cross_encoder_dir: Path, tmp_path: Path
-) -> None:
+def test_int8_quality_reports_each_graph_and_its_loss(tiny_cross_encoder_dir: Path, tmp_path: Path) -> None:
     output = run_script(
         "int8_quality",
         "--model-dir",

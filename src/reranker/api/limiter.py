@@ -13,9 +13,10 @@ waiting ends with 503 and scoring stops before its next batch.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 from collections.abc import Callable
-
-import anyio.to_thread
+from concurrent.futures import ThreadPoolExecutor
 
 from reranker.config import Settings
 from reranker.cost import estimate_tokens
@@ -36,6 +37,7 @@ class ScoringLimiter:
         self._admitted = 0
         self._tokens = 0
         self._running = asyncio.Semaphore(settings.max_concurrency)
+        self._threads = ThreadPoolExecutor(settings.max_concurrency, thread_name_prefix="score")
 
     @property
     def admitted(self) -> int:
@@ -69,9 +71,12 @@ class ScoringLimiter:
             except TimeoutError:
                 raise deadline.exceeded() from None
             try:
-                return await anyio.to_thread.run_sync(
-                    run_within, deadline, rerank, body, request_id, abandon_on_cancel=True
-                )
+                # The scoring threads are our own: anyio's would import its asyncio backend at
+                # the first request (~10 ms of a cold start). A cancelled wait abandons the
+                # thread, which stops before its next batch once the deadline is cancelled below.
+                job = functools.partial(run_within, deadline, rerank, body, request_id)
+                context = contextvars.copy_context()
+                return await asyncio.get_running_loop().run_in_executor(self._threads, context.run, job)
             except asyncio.CancelledError:
                 deadline.cancel()  # shutdown: the abandoned thread stops before its next batch
                 raise

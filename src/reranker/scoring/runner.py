@@ -81,27 +81,64 @@ class BatchedRunner:
     def run(self, rows: Sequence[Encoded], check: Callable[[], None] = check_deadline) -> FloatArray:
         """Return the output row of each input row, in input order.
 
-        `check` runs before each batch, in the caller's context (its deadline); it raises to
-        stop the batches not yet started (the request's deadline passed).
+        `check` runs before each batch, in the caller's context (its deadline); once it raises,
+        no further batch starts, on any thread, and its error is raised here.
         """
         plan = self._plan
         if not rows:
             return np.empty((0,), dtype=np.float32)
         batches = plan_batches([len(r) for r in rows], plan.token_budget, plan.max_batch_size)
-        context = contextvars.copy_context()
-
-        def run_batch(batch: list[int]) -> FloatArray:
-            context.copy().run(check)
-            return self._infer(self._feed([rows[i] for i in batch]))
-
-        if plan.workers > 1 and len(batches) > 1:
-            outputs = list(self._workers().map(run_batch, batches))
-        else:
-            outputs = [run_batch(batch) for batch in batches]
-        result = np.empty((len(rows), *outputs[0].shape[1:]), dtype=np.float32)
+        outputs: list[FloatArray | None] = [None] * len(batches)
+        self._run_batches(rows, batches, outputs, check)
+        result: FloatArray | None = None
         for batch, output in zip(batches, outputs, strict=True):
+            assert output is not None  # every batch ran, or _run_batches raised
+            if result is None:
+                result = np.empty((len(rows), *output.shape[1:]), dtype=np.float32)
             result[batch] = output
+        assert result is not None
         return result
+
+    def _run_batches(
+        self,
+        rows: Sequence[Encoded],
+        batches: list[list[int]],
+        outputs: list[FloatArray | None],
+        check: Callable[[], None],
+    ) -> None:
+        """Fill `outputs` batch by batch: the caller's thread and up to `workers - 1` others take
+        the next batch in turn, checking before each; the first failure stops every thread."""
+        context = contextvars.copy_context()
+        pending = iter(enumerate(batches))
+        lock = threading.Lock()
+        failures: list[BaseException] = []
+
+        def work() -> None:
+            while True:
+                with lock:  # taking a batch and checking happen together: none starts after a failure
+                    taken = None if failures else next(pending, None)
+                    if taken is None:
+                        return
+                    try:
+                        context.copy().run(check)
+                    except BaseException as exc:
+                        failures.append(exc)
+                        return
+                index, batch = taken
+                try:
+                    outputs[index] = self._infer(self._feed([rows[i] for i in batch]))
+                except BaseException as exc:
+                    with lock:
+                        failures.append(exc)
+                    return
+
+        helpers = min(self._plan.workers, len(batches)) - 1
+        started = [self._workers().submit(work) for _ in range(helpers)] if helpers > 0 else []
+        work()
+        for future in started:
+            future.result()
+        if failures:
+            raise failures[0]
 
     def _feed(self, rows: Sequence[Encoded]) -> Feed:
         """Return the graph inputs of one batch: a row alone as it is, several right-padded."""
@@ -118,8 +155,8 @@ class BatchedRunner:
         return feed
 
     def _workers(self) -> ThreadPoolExecutor:
-        """Return the runner's threads, started on first use (a warm-up of one row starts none)."""
+        """Return the threads beside the caller's, started on first use (one row starts none)."""
         with self._pool_lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(self._plan.workers, thread_name_prefix="rows")
+                self._pool = ThreadPoolExecutor(self._plan.workers - 1, thread_name_prefix="rows")
             return self._pool
