@@ -13,7 +13,7 @@ import pytest
 
 from reranker.config import Settings
 from reranker.errors import InvalidRequest, ModelNotFound, RerankError
-from reranker.model_store.manifest import FileEntry, Manifest
+from reranker.manifest import FileEntry, Manifest
 from reranker.registry import ModelRegistry
 from reranker.scoring.types import ScoreOptions, Scorer, ScoreResult
 from reranker.service import RerankService, document_text

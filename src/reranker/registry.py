@@ -21,9 +21,9 @@ from pathlib import Path
 
 from reranker.config import Settings
 from reranker.errors import ModelNotFound, ModelUnavailable, RerankError
+from reranker.manifest import Manifest
 from reranker.model_store.base import ModelStore
 from reranker.model_store.local import LocalModelStore
-from reranker.model_store.manifest import Manifest
 from reranker.model_store.s3 import S3ModelStore
 from reranker.model_store.timing import ColdStart, since
 from reranker.scoring.loader import load_scorer

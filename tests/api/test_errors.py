@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from reranker.api.app import create_app
 from reranker.config import Settings
 from reranker.errors import ConfigurationError
-from reranker.model_store.manifest import FileEntry, Manifest
+from reranker.manifest import FileEntry, Manifest
 from reranker.registry import ModelRegistry
 from reranker.scoring.types import ScoreOptions, Scorer, ScoreResult
 from tests.api.conftest import API_KEY, AUTH

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from reranker.config import Settings
-from reranker.model_store.manifest import MANIFEST_NAME
+from reranker.manifest import MANIFEST_NAME
 from reranker.model_store.s3uri import parse_s3_uri
 from tests.infra.cfn import INFRA, REPO, TEMPLATE, Resolver, load_template
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from reranker.errors import ConfigurationError, ModelUnavailable
-from reranker.model_store.manifest import file_entry
+from reranker.manifest import file_entry
 from reranker.model_store.publish import PublishedModel, list_models, publish_model
 from reranker.model_store.s3 import S3ModelStore
 from tests.fixtures.moto_server import s3_client

@@ -12,9 +12,9 @@ import pytest
 
 from reranker.config import Settings
 from reranker.errors import ModelUnavailable
+from reranker.manifest import file_entry, parse_manifest
 from reranker.model_store import cache
 from reranker.model_store.base import LocalModel
-from reranker.model_store.manifest import file_entry, parse_manifest
 from reranker.model_store.publish import publish_model
 from reranker.model_store.s3 import S3ModelStore, destination_in
 from reranker.scoring.graphs import probe_openvino

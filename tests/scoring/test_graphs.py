@@ -10,8 +10,8 @@ import pytest
 
 from reranker.config import Settings
 from reranker.errors import ConfigurationError
+from reranker.manifest import FileEntry, Manifest
 from reranker.model_store.local import LocalModelStore
-from reranker.model_store.manifest import FileEntry, Manifest
 from reranker.scoring.graphs import GraphChoice, OpenVinoSupport, choose_graph, probe_openvino
 from reranker.scoring.loader import load_scorer
 

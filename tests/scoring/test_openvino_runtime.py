@@ -11,8 +11,8 @@ import pytest
 from reranker.config import Settings
 from reranker.errors import ModelUnavailable
 from reranker.export.parity import spearman
+from reranker.manifest import parse_manifest
 from reranker.model_store.local import LocalModelStore
-from reranker.model_store.manifest import parse_manifest
 from reranker.scoring.graphs import GraphChoice, probe_openvino
 from reranker.scoring.loader import load_scorer
 from reranker.scoring.openvino_runtime import compile_graph

@@ -9,7 +9,7 @@ from tokenizers import Tokenizer
 
 from reranker.errors import InvalidRequest
 from reranker.export.families import QWEN3_RERANKER_INSTRUCTION, QWEN3_RERANKER_TEMPLATE
-from reranker.model_store.manifest import PromptTemplate
+from reranker.manifest import PromptTemplate
 from reranker.scoring.prompt import PromptEncoder, split_template
 from reranker.scoring.tokenize import load_tokenizer
 from tests.fixtures.model_cache import family_export

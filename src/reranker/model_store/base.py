@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from reranker.model_store.manifest import Manifest
+from reranker.manifest import Manifest
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,7 @@ from urllib.parse import unquote, urlparse
 
 from reranker.config import Settings
 from reranker.errors import ConfigurationError, ModelUnavailable
-from reranker.model_store.base import LocalModel
-from reranker.model_store.manifest import (
+from reranker.manifest import (
     MANIFEST_NAME,
     FileEntry,
     Manifest,
@@ -17,6 +16,7 @@ from reranker.model_store.manifest import (
     openvino_weights,
     parse_manifest,
 )
+from reranker.model_store.base import LocalModel
 from reranker.scoring.graphs import choose_graph
 
 

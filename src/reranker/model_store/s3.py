@@ -19,16 +19,16 @@ from typing import TYPE_CHECKING
 
 from reranker.config import Settings
 from reranker.errors import ModelUnavailable, RerankError
-from reranker.model_store import cache
-from reranker.model_store.base import LocalModel
-from reranker.model_store.local import files_needed, verify_folder
-from reranker.model_store.manifest import (
+from reranker.manifest import (
     MANIFEST_NAME,
     FileEntry,
     Manifest,
     parse_manifest,
     sha256_file,
 )
+from reranker.model_store import cache
+from reranker.model_store.base import LocalModel
+from reranker.model_store.local import files_needed, verify_folder
 from reranker.model_store.retry import classify, with_retries
 from reranker.model_store.s3client import build_s3_client
 from reranker.model_store.s3uri import S3Location, cache_folder_name, parse_s3_uri

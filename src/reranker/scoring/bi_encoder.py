@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from reranker.model_store.manifest import Manifest
+from reranker.manifest import Manifest
 from reranker.scoring.chunking import max_pool
 from reranker.scoring.cross_encoder import refuse_instruction
 from reranker.scoring.embedding_cache import EmbeddingCache, Vector, cache_key

@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from reranker.errors import InvalidRequest
-from reranker.model_store.manifest import Activation, Manifest
+from reranker.manifest import Activation, Manifest
 from reranker.scoring.chunking import ChunkOptions, max_pool
 from reranker.scoring.prompt import PromptEncoder
 from reranker.scoring.runner import GraphRunner

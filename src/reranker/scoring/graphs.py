@@ -20,7 +20,7 @@ from typing import Literal
 
 from reranker.config import Providers, Settings, Variant
 from reranker.errors import ConfigurationError
-from reranker.model_store.manifest import Manifest, openvino_weights
+from reranker.manifest import Manifest, openvino_weights
 
 # OpenVINO f32 scores match onnxruntime fp32 within 1e-5 (measured <= 4.5e-7: tests/scoring/
 # test_openvino_runtime.py, tests/integration/test_reference_parity.py),

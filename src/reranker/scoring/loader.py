@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from reranker.config import Settings
-from reranker.model_store.manifest import Manifest
+from reranker.manifest import Manifest
 from reranker.scoring.bi_encoder import BiEncoderScorer
 from reranker.scoring.cross_encoder import CrossEncoderScorer
 from reranker.scoring.embedding_cache import EmbeddingCache

@@ -15,7 +15,7 @@ from tokenizers import Tokenizer
 
 from reranker.config import Truncate
 from reranker.errors import ConfigurationError, InvalidRequest
-from reranker.model_store.manifest import PLACEHOLDERS, PromptTemplate
+from reranker.manifest import PLACEHOLDERS, PromptTemplate
 from reranker.scoring.chunking import ChunkOptions, chunk_documents
 from reranker.scoring.tokenize import Encoded, cut, pad_token_id
 

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from reranker.config import Truncate
-from reranker.model_store.manifest import Manifest
+from reranker.manifest import Manifest
 from reranker.scoring.chunking import ChunkOptions
 
 
