@@ -19,13 +19,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from reranker.coldstart import ColdStart, since
 from reranker.config import Settings
 from reranker.errors import ModelNotFound, ModelUnavailable, RerankError
 from reranker.manifest import Manifest
 from reranker.model_store.base import ModelStore
 from reranker.model_store.local import LocalModelStore
 from reranker.model_store.s3 import S3ModelStore
-from reranker.model_store.timing import ColdStart, since
 from reranker.scoring.loader import load_scorer
 from reranker.scoring.types import Scorer
 

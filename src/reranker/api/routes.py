@@ -16,8 +16,8 @@ from reranker.api.schemas import (
     ModelCard,
     ModelList,
 )
+from reranker.coldstart import import_seconds
 from reranker.logs import hash_user
-from reranker.model_store.timing import import_seconds
 from reranker.service import RerankService
 from reranker.types import RerankRequest, RerankResponse
 

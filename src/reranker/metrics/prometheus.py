@@ -13,8 +13,8 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from reranker.api.auth import require_api_key
 from reranker.api.routes import ERRORS
+from reranker.coldstart import import_seconds
 from reranker.metrics.recorder import MetricsRecorder
-from reranker.model_store.timing import import_seconds
 
 
 class ServiceCollector:
