@@ -150,7 +150,7 @@ class Settings(BaseSettings):
     @field_validator("models")
     @classmethod
     def _valid_uris(cls, value: dict[str, str]) -> dict[str, str]:
-        from reranker.model_store.s3uri import check_model_uri
+        from reranker.s3uri import check_model_uri
 
         for name, uri in value.items():
             try:

@@ -20,7 +20,7 @@ import pytest
 
 from reranker.config import Settings
 from reranker.manifest import MANIFEST_NAME
-from reranker.model_store.s3uri import parse_s3_uri
+from reranker.s3uri import parse_s3_uri
 from tests.infra.cfn import INFRA, REPO, TEMPLATE, Resolver, load_template
 
 PREFIX = str(Settings.model_config.get("env_prefix"))

@@ -31,7 +31,7 @@ from reranker.model_store.base import LocalModel
 from reranker.model_store.local import files_needed, verify_folder
 from reranker.model_store.retry import classify, with_retries
 from reranker.model_store.s3client import build_s3_client
-from reranker.model_store.s3uri import S3Location, cache_folder_name, parse_s3_uri
+from reranker.s3uri import S3Location, cache_folder_name, parse_s3_uri
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
