@@ -14,10 +14,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-Truncate = Literal["none", "start", "end"]
-Variant = Literal["fp32", "int8", "bf16"]
-Providers = Literal["auto", "cpu", "cuda"]
-Backend = Literal["auto", "onnxruntime", "openvino"]
+from reranker.choices import Device, Precision, RuntimeChoice, Truncate
 
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$")
 
@@ -45,7 +42,7 @@ class Settings(BaseSettings):
     aliases: dict[str, str] = Field(default_factory=dict)
     # The model warmed at Lambda init and at `reranker serve` start.
     default_model: str | None = None
-    variant: Variant = "int8"
+    variant: Precision = "int8"
     cache_dir: Path = Path("/tmp/reranker-models")
 
     # S3 model store: an endpoint override (MinIO, LocalStack, tests), tries per object with
@@ -79,11 +76,11 @@ class Settings(BaseSettings):
     # processes (benchmarks/contention.py, docs/benchmarks.md): shared hosts and Lambda's
     # fractional vCPUs are the common case.
     spin_threads: bool = False
-    providers: Providers = "auto"
+    providers: Device = "auto"
     # Which runtime runs the graph (scoring/graphs.py): "auto" is OpenVINO when its package is
     # installed, no CUDA provider is in use and the model has the variant's graph; else onnxruntime.
     # bf16 runs on OpenVINO only; int8 there is the static int8 IR, onnxruntime's is dynamic int8.
-    backend: Backend = "auto"
+    backend: RuntimeChoice = "auto"
     # True: every row runs alone (no padding, nothing shared with other rows), so a document's
     # score never depends on what else is in the request or what came before; dynamic int8
     # quantises each batch as one tensor, so batching moves its scores (benchmarks/determinism.py).

@@ -11,7 +11,8 @@ from pathlib import Path
 import onnxruntime as ort
 import pytest
 
-from reranker.config import Providers, Settings
+from reranker.choices import Device
+from reranker.config import Settings
 from reranker.errors import ConfigurationError
 from reranker.scoring import session
 
@@ -30,7 +31,7 @@ CPU_ONLY = ["AzureExecutionProvider", "CPUExecutionProvider"]
     ],
 )
 def test_choose_providers(
-    available: list[str], preference: Providers, chosen: list[str], monkeypatch: pytest.MonkeyPatch
+    available: list[str], preference: Device, chosen: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ort, "get_available_providers", lambda: available)
     assert session.choose_providers(preference) == chosen

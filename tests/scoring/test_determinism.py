@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reranker.config import Settings, Variant
+from reranker.choices import Precision
+from reranker.config import Settings
 from reranker.model_store.local import LocalModelStore
 from reranker.scoring.graphs import probe_openvino
 from reranker.scoring.loader import load_scorer
@@ -35,7 +36,7 @@ def documents(count: int, seed: int) -> list[str]:
     return [" ".join(rng.choices(WORDS, k=rng.randint(3, 90))) for _ in range(count)]
 
 
-def scorer(folder: Path, variant: Variant, **settings: object) -> Scorer:
+def scorer(folder: Path, variant: Precision, **settings: object) -> Scorer:
     local = LocalModelStore().fetch(str(folder), label=folder.name)
     return load_scorer(local.folder, local.manifest, Settings(variant=variant, **settings))  # type: ignore[arg-type]
 
@@ -44,7 +45,7 @@ def raw(model: Scorer, texts: list[str]) -> np.ndarray:
     return model.score(QUERY, texts, ScoreOptions(raw_scores=True)).scores
 
 
-def scores_by_condition(folder: Path, variant: Variant, **settings: object) -> np.ndarray:
+def scores_by_condition(folder: Path, variant: Precision, **settings: object) -> np.ndarray:
     """Return a (conditions x TARGETS) array: each target document's raw score under each condition."""
     docs = documents(100, seed=0)
     model = scorer(folder, variant, **settings)
@@ -80,7 +81,7 @@ RUNTIMES = [
 
 @pytest.mark.parametrize(("backend", "variant"), RUNTIMES)
 def test_cross_encoder_scores_are_bit_identical_whatever_the_batch(
-    tiny_cross_encoder_dir: Path, backend: str, variant: Variant
+    tiny_cross_encoder_dir: Path, backend: str, variant: Precision
 ) -> None:
     seen = scores_by_condition(tiny_cross_encoder_dir, variant, backend=backend)
     np.testing.assert_array_equal(seen, np.broadcast_to(seen[0], seen.shape))
@@ -89,7 +90,7 @@ def test_cross_encoder_scores_are_bit_identical_whatever_the_batch(
 
 @pytest.mark.parametrize(("backend", "variant"), RUNTIMES)
 def test_bi_encoder_scores_are_bit_identical_whatever_the_batch(
-    default_model_dir: Path, backend: str, variant: Variant
+    default_model_dir: Path, backend: str, variant: Precision
 ) -> None:
     seen = scores_by_condition(default_model_dir, variant, backend=backend)
     np.testing.assert_array_equal(seen, np.broadcast_to(seen[0], seen.shape))

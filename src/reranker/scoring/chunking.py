@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from reranker.config import Truncate
+from reranker.choices import Truncate
 from reranker.errors import InvalidRequest
 
 DEFAULT_OVERLAP = 32

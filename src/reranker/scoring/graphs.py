@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-from reranker.config import Providers, Settings, Variant
+from reranker.choices import Device, Precision, Runtime
+from reranker.config import Settings
 from reranker.errors import ConfigurationError
 from reranker.manifest import Manifest, openvino_weights
 
@@ -26,8 +27,8 @@ from reranker.manifest import Manifest, openvino_weights
 # test_openvino_runtime.py, tests/integration/test_reference_parity.py),
 # so they share the fingerprint of the fp32 variant.
 FP32_LABEL = "fp32"
-Runtime = Literal["onnxruntime", "openvino"]
-Precision = Literal["f32", "bf16"]
+# The precision OpenVINO reads an fp32 graph at (its INFERENCE_PRECISION_HINT).
+InferencePrecision = Literal["f32", "bf16"]
 
 BF16_ON_ONNXRUNTIME = (
     "bf16 runs on the openvino backend only; set RERANK_BACKEND=openvino and install the [openvino] extra"
@@ -42,10 +43,10 @@ class GraphChoice:
     """The runtime, the graph it opens (`files[0]`) with the files beside it, and how it reads them."""
 
     backend: Runtime
-    variant: Variant
+    variant: Precision
     label: str
     files: tuple[str, ...]
-    precision: Precision | None = None
+    precision: InferencePrecision | None = None
 
     @property
     def graph(self) -> str:
@@ -77,7 +78,7 @@ def cpu_capabilities() -> tuple[str, ...]:
     return tuple(openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
 
 
-def cuda_in_use(providers: Providers) -> bool:
+def cuda_in_use(providers: Device) -> bool:
     """Return whether onnxruntime would run on CUDA under this RERANK_PROVIDERS."""
     if providers == "cpu":
         return False
@@ -118,23 +119,23 @@ def choose_graph(
     return choice
 
 
-def _on_onnxruntime(manifest: Manifest, variant: Variant) -> GraphChoice:
+def _on_onnxruntime(manifest: Manifest, variant: Precision) -> GraphChoice:
     if variant == "bf16":
         raise ConfigurationError(BF16_ON_ONNXRUNTIME)
-    served: Variant = variant if variant in manifest.variants else "fp32"
+    served: Precision = variant if variant in manifest.variants else "fp32"
     if served not in manifest.variants:
         raise ConfigurationError(f"model {manifest.name} has no {variant} or fp32 graph")
     return GraphChoice("onnxruntime", served, served, (manifest.variants[served],))
 
 
-def _openvino_graph(manifest: Manifest, variant: Variant) -> str | None:
+def _openvino_graph(manifest: Manifest, variant: Precision) -> str | None:
     """Return the file OpenVINO opens for `variant`, None when the manifest has none."""
     if variant == "int8":
         return manifest.openvino.get("int8")
     return manifest.variants.get("fp32")
 
 
-def _on_openvino(manifest: Manifest, variant: Variant, support: OpenVinoSupport) -> GraphChoice:
+def _on_openvino(manifest: Manifest, variant: Precision, support: OpenVinoSupport) -> GraphChoice:
     graph = _openvino_graph(manifest, variant)
     if variant == "int8":
         if graph is None:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from tokenizers import Tokenizer
 
-from reranker.config import Truncate
+from reranker.choices import Truncate
 from reranker.errors import ConfigurationError, InvalidRequest
 from reranker.manifest import PLACEHOLDERS, PromptTemplate
 from reranker.scoring.chunking import ChunkOptions, chunk_documents

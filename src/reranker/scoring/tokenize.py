@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from tokenizers import Tokenizer
 
-from reranker.config import Truncate
+from reranker.choices import Truncate
 from reranker.errors import ConfigurationError, InvalidRequest
 from reranker.scoring.chunking import ChunkOptions, chunk_documents
 

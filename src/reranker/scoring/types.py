@@ -9,7 +9,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from reranker.config import Truncate
+from reranker.choices import Truncate
 from reranker.manifest import Manifest
 from reranker.scoring.chunking import ChunkOptions
 
