@@ -15,8 +15,9 @@ from reranker.config import Settings
 from reranker.errors import InvalidRequest, ModelNotFound, RerankError
 from reranker.manifest import FileEntry, Manifest
 from reranker.registry import ModelRegistry
+from reranker.request import document_text
 from reranker.scoring.types import ScoreOptions, Scorer, ScoreResult
-from reranker.service import RerankService, document_text
+from reranker.service import RerankService
 from reranker.types import RerankRequest
 
 MANIFEST = Manifest(

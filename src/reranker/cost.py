@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 
 from reranker.config import Settings
-from reranker.service import chunk_options, document_payload
+from reranker.request import chunk_options, document_payload
 from reranker.types import DocumentObject, RerankRequest
 
 CHARS_PER_TOKEN = 4

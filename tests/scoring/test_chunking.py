@@ -10,8 +10,8 @@ import pytest
 from reranker.config import Settings
 from reranker.errors import InvalidRequest
 from reranker.model_store.local import LocalModelStore
+from reranker.request import ChunkOptions
 from reranker.scoring.chunking import (
-    ChunkOptions,
     chunk_documents,
     effective_overlap,
     max_pool,

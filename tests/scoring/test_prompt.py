@@ -102,7 +102,7 @@ def test_an_instruction_that_leaves_no_room_is_refused(qwen: tuple[Tokenizer, Pr
 
 
 def test_windows_share_the_prompt_and_each_keeps_the_suffix(qwen: tuple[Tokenizer, PromptTemplate]) -> None:
-    from reranker.scoring.chunking import ChunkOptions
+    from reranker.request import ChunkOptions
 
     tokenizer, prompt = qwen
     encoder = PromptEncoder(tokenizer, prompt, 160, None)

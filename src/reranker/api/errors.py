@@ -20,8 +20,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from reranker.api.auth import check_bearer
-from reranker.api.headers import SECURITY_HEADERS, new_request_id
+from reranker.api.headers import SECURITY_HEADERS
 from reranker.errors import RerankError, Unauthorized
+from reranker.request import new_request_id
 
 logger = logging.getLogger(__name__)
 

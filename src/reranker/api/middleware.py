@@ -17,10 +17,11 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reranker.api.errors import error_response, internal_error_response, rerank_error_response
-from reranker.api.headers import SECURITY_HEADERS, new_request_id
+from reranker.api.headers import SECURITY_HEADERS
 from reranker.api.limiter import ScoringLimiter
 from reranker.config import Settings
 from reranker.errors import Overloaded, RequestTimeout, ShuttingDown
+from reranker.request import new_request_id
 
 logger = logging.getLogger(__name__)
 

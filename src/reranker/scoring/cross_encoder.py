@@ -9,7 +9,8 @@ import numpy.typing as npt
 
 from reranker.errors import InvalidRequest
 from reranker.manifest import Activation, Manifest
-from reranker.scoring.chunking import ChunkOptions, max_pool
+from reranker.request import ChunkOptions
+from reranker.scoring.chunking import max_pool
 from reranker.scoring.prompt import PromptEncoder
 from reranker.scoring.runner import GraphRunner
 from reranker.scoring.tokenize import Encoded, TextEncoder

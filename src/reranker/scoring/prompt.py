@@ -16,7 +16,8 @@ from tokenizers import Tokenizer
 from reranker.choices import Truncate
 from reranker.errors import ConfigurationError, InvalidRequest
 from reranker.manifest import PLACEHOLDERS, PromptTemplate
-from reranker.scoring.chunking import ChunkOptions, chunk_documents
+from reranker.request import ChunkOptions
+from reranker.scoring.chunking import chunk_documents
 from reranker.scoring.tokenize import Encoded, cut, pad_token_id
 
 _INSTRUCTION, _QUERY, _DOCUMENT = PLACEHOLDERS

@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 from reranker.choices import Truncate
 from reranker.manifest import Manifest
-from reranker.scoring.chunking import ChunkOptions
+from reranker.request import ChunkOptions
 
 
 @dataclass(frozen=True)
