@@ -27,7 +27,7 @@ from pydantic import (
 
 from reranker.api.auth import require_api_key
 from reranker.api.compat.common import rerank_request, run_rerank
-from reranker.api.routes import ERRORS
+from reranker.api.schemas import ERRORS
 from reranker.types import VISIBLE_PATTERN, ChunksPerDoc, JsonInt, PositiveJsonInt, RerankResponse
 
 RENAMES = {"max_tokens_per_document": "max_tokens_per_doc"}

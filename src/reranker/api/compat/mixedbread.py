@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_
 
 from reranker.api.auth import require_api_key
 from reranker.api.compat.common import default_model, rerank_request, run_rerank
-from reranker.api.routes import ERRORS
+from reranker.api.schemas import ERRORS
 from reranker.types import MAX_RANK_FIELDS, VISIBLE_PATTERN, PositiveJsonInt, RerankResponse
 
 RENAMES = {"documents": "input", "top_n": "top_k"}

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from reranker.api.auth import require_api_key
 from reranker.api.compat import cohere, infinity, mixedbread, tei, voyage
 from reranker.api.compat.common import default_model, json_object, rerank_request, run_rerank, validated
-from reranker.api.routes import ERRORS
+from reranker.api.schemas import ERRORS
 from reranker.errors import InvalidRequest
 
 router = APIRouter()

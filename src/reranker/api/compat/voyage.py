@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from reranker.api.auth import require_api_key
 from reranker.api.compat.common import rerank_request, run_rerank
-from reranker.api.routes import ERRORS
+from reranker.api.schemas import ERRORS
 from reranker.types import VISIBLE_PATTERN, PositiveJsonInt, RerankResponse
 
 RENAMES = {"top_n": "top_k"}
