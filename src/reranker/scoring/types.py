@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from reranker.choices import Truncate
+from reranker.errors import InvalidRequest
 from reranker.manifest import Manifest
 from reranker.request import ChunkOptions
 
@@ -23,6 +24,16 @@ class ScoreOptions:
     chunking: ChunkOptions | None = None
     # Prompted rerankers only (None: the model's default); others reject any instruction.
     instruction: str | None = None
+
+
+def refuse_instruction(manifest: Manifest, options: ScoreOptions) -> None:
+    """Raise InvalidRequest when a request sends an instruction to a model that takes none."""
+    if options.instruction is not None and not manifest.takes_instruction:
+        family = f" ({manifest.family})" if manifest.family else ""
+        raise InvalidRequest(
+            f"model {manifest.name}{family} takes no instruction; leave extra_body.instruction out",
+            param="extra_body.instruction",
+        )
 
 
 @dataclass(frozen=True)
