@@ -28,6 +28,7 @@ from common import DEFAULT_CACHE, QUERY, make_documents, median, model_setup, pr
 from reranker.choices import Precision
 from reranker.config import Settings
 from reranker.model_store.local import LocalModelStore
+from reranker.registry import runtime_options
 from reranker.scoring.loader import load_scorer
 from reranker.scoring.types import ScoreOptions, Scorer
 
@@ -44,7 +45,7 @@ def load(folder: Path, variant: Precision, mode: str, threads: int, cache: int =
         threads=threads,
         embedding_cache_size=cache,
     )
-    return load_scorer(local.folder, local.manifest, settings)
+    return load_scorer(local.folder, local.manifest, runtime_options(settings))
 
 
 def varied_documents(count: int, seed: int) -> list[str]:

@@ -49,6 +49,7 @@ from reranker.config import Settings
 from reranker.export.families import QWEN3_RERANKER_INSTRUCTION
 from reranker.export.parity import spearman
 from reranker.model_store.local import LocalModelStore
+from reranker.registry import runtime_options
 from reranker.scoring.loader import load_scorer
 from reranker.scoring.types import ScoreOptions, Scorer
 
@@ -78,7 +79,9 @@ def folders(cache: Path) -> dict[str, tuple[Path, Path]]:
 
 def load(folder: Path, variant: Precision, threads: int) -> Scorer:
     local = LocalModelStore().fetch(str(folder), label=folder.name)
-    return load_scorer(local.folder, local.manifest, Settings(variant=variant, threads=threads))
+    return load_scorer(
+        local.folder, local.manifest, runtime_options(Settings(variant=variant, threads=threads))
+    )
 
 
 def parity(scorers: Mapping[Precision, Scorer], checkpoint: Path) -> tuple[float, float]:

@@ -18,7 +18,7 @@ from reranker.config import Settings
 from reranker.errors import ConfigurationError
 from reranker.manifest import FileEntry, Manifest
 from reranker.registry import ModelRegistry
-from reranker.scoring.types import ScoreOptions, Scorer, ScoreResult
+from reranker.scoring.types import RuntimeOptions, ScoreOptions, Scorer, ScoreResult
 from tests.api.conftest import API_KEY, AUTH
 
 GOOD = {"model": "default", "query": "q", "documents": ["a", "b"]}
@@ -192,12 +192,12 @@ def app_with(scorer: BlockingScorer, **overrides: object) -> Any:
     )
 
     class Store:
-        def fetch(self, uri: str, *, label: str) -> Any:
+        def fetch(self, uri: str, *, label: str, files: object = None) -> Any:
             from reranker.model_store.base import LocalModel
 
             return LocalModel(folder=Path(uri), manifest=MANIFEST)
 
-    def loader(folder: Path, manifest: Manifest, _: Settings) -> Scorer:
+    def loader(folder: Path, manifest: Manifest, _: RuntimeOptions) -> Scorer:
         return scorer
 
     registry = ModelRegistry(settings, stores={"file": Store()}, loader=loader)

@@ -11,7 +11,9 @@ import pytest
 
 from reranker.config import Settings
 from reranker.model_store import cache
+from reranker.model_store.base import FileSelector
 from reranker.model_store.publish import publish_model
+from reranker.registry import graph_files, runtime_options
 from tests.fixtures.moto_server import bucket, moto_client, moto_endpoint
 
 if TYPE_CHECKING:
@@ -55,6 +57,11 @@ def store_settings(cache_dir: Path, endpoint: str, **overrides: object) -> Setti
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def serving(settings: Settings) -> FileSelector:
+    """Return the files the registry asks a store for when serving under `settings`."""
+    return graph_files(runtime_options(settings))
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ from reranker.manifest import file_entry
 from reranker.model_store.publish import PublishedModel, list_models, publish_model
 from reranker.model_store.s3 import S3ModelStore
 from tests.fixtures.moto_server import s3_client
-from tests.model_store.conftest import ROOT, CallLog, store_settings
+from tests.model_store.conftest import ROOT, CallLog, serving, store_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -83,7 +83,7 @@ def test_large_files_go_up_in_parts_and_come_back_whole(
     assert head["ContentLength"] == 11 * MB and head["ETag"].strip('"').endswith("-3")
     # Fetched back through the store, the parts join into the file the manifest describes.
     local = S3ModelStore(store_settings(tmp_path / "cache", moto_endpoint), client=client).fetch(
-        published.uri, label="tiny-ce"
+        published.uri, label="tiny-ce", files=serving(store_settings(tmp_path / "cache", moto_endpoint))
     )
     assert file_entry(local.folder / "assets/extra.bin") == file_entry(folder / "assets/extra.bin")
 
@@ -116,7 +116,11 @@ def test_a_publish_that_dies_half_way_leaves_the_version_invisible(
     assert list_models(f"s3://{bucket}/{ROOT}", reader) == []
     store = S3ModelStore(store_settings(tmp_path / "cache", moto_endpoint), client=reader)
     with pytest.raises(ModelUnavailable, match="not published"):
-        store.fetch(f"s3://{bucket}/{ROOT}/tiny-ce/1", label="tiny-ce")
+        store.fetch(
+            f"s3://{bucket}/{ROOT}/tiny-ce/1",
+            label="tiny-ce",
+            files=serving(store_settings(tmp_path / "cache", moto_endpoint)),
+        )
 
 
 def test_publish_verifies_the_local_files_first(

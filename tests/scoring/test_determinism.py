@@ -18,6 +18,7 @@ import pytest
 from reranker.choices import Precision
 from reranker.config import Settings
 from reranker.model_store.local import LocalModelStore
+from reranker.registry import runtime_options
 from reranker.scoring.graphs import probe_openvino
 from reranker.scoring.loader import load_scorer
 from reranker.scoring.types import ScoreOptions, Scorer
@@ -38,7 +39,7 @@ def documents(count: int, seed: int) -> list[str]:
 
 def scorer(folder: Path, variant: Precision, **settings: object) -> Scorer:
     local = LocalModelStore().fetch(str(folder), label=folder.name)
-    return load_scorer(local.folder, local.manifest, Settings(variant=variant, **settings))  # type: ignore[arg-type]
+    return load_scorer(local.folder, local.manifest, runtime_options(Settings(variant=variant, **settings)))  # type: ignore[arg-type]
 
 
 def raw(model: Scorer, texts: list[str]) -> np.ndarray:

@@ -12,6 +12,7 @@ from reranker.config import Settings
 from reranker.errors import ConfigurationError
 from reranker.manifest import FileEntry, Manifest
 from reranker.model_store.local import LocalModelStore
+from reranker.registry import runtime_options
 from reranker.scoring.graphs import GraphChoice, OpenVinoSupport, choose_graph, probe_openvino
 from reranker.scoring.loader import load_scorer
 
@@ -41,7 +42,7 @@ def choose(
     backend: str, variant: str, support: OpenVinoSupport = OV_BF16, model: Manifest | None = None
 ) -> GraphChoice:
     settings = Settings(backend=backend, variant=variant, providers="cpu")
-    return choose_graph(model or manifest(), settings, support)
+    return choose_graph(model or manifest(), runtime_options(settings), support)
 
 
 @pytest.mark.parametrize(
@@ -104,15 +105,15 @@ def test_auto_without_openvino_is_onnxruntime(variant: str) -> None:
 def test_auto_leaves_cuda_to_onnxruntime(monkeypatch: pytest.MonkeyPatch) -> None:
     """OpenVINO runs on the CPU here: where onnxruntime would use CUDA, auto keeps onnxruntime."""
     settings = Settings(backend="auto", variant="fp32", providers="cuda")
-    assert choose_graph(manifest(), settings, OV_BF16).backend == "onnxruntime"
+    assert choose_graph(manifest(), runtime_options(settings), OV_BF16).backend == "onnxruntime"
     # providers=auto: CUDA is used when onnxruntime offers it (the provider list stands in for a GPU).
     monkeypatch.setattr(
         ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
     )
     settings = Settings(backend="auto", variant="fp32", providers="auto")
-    assert choose_graph(manifest(), settings, OV_BF16).backend == "onnxruntime"
+    assert choose_graph(manifest(), runtime_options(settings), OV_BF16).backend == "onnxruntime"
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
-    assert choose_graph(manifest(), settings, OV_BF16).backend == "openvino"
+    assert choose_graph(manifest(), runtime_options(settings), OV_BF16).backend == "openvino"
 
 
 @pytest.mark.parametrize(
@@ -180,7 +181,7 @@ def test_unservable_settings_say_what_to_change(
 def test_openvino_with_cuda_providers_is_refused() -> None:
     settings = Settings(backend="openvino", variant="fp32", providers="cuda")
     with pytest.raises(ConfigurationError, match="RERANK_BACKEND=openvino runs on the CPU"):
-        choose_graph(manifest(), settings, OV_BF16)
+        choose_graph(manifest(), runtime_options(settings), OV_BF16)
 
 
 def test_the_backend_setting_reads_rerank_backend(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -209,6 +210,10 @@ def test_without_the_package_explicit_openvino_fails_to_load_and_auto_serves_onn
     assert probe_openvino() == NO_OV
     local = LocalModelStore().fetch(str(tiny_cross_encoder_dir), label="tiny-ce")
     with pytest.raises(ConfigurationError, match=r"install the \[openvino\] extra"):
-        load_scorer(local.folder, local.manifest, Settings(backend="openvino", variant="fp32"))
-    scorer = load_scorer(local.folder, local.manifest, Settings(backend="auto", variant="fp32"))
+        load_scorer(
+            local.folder, local.manifest, runtime_options(Settings(backend="openvino", variant="fp32"))
+        )
+    scorer = load_scorer(
+        local.folder, local.manifest, runtime_options(Settings(backend="auto", variant="fp32"))
+    )
     assert (scorer.provider, scorer.variant) == ("CPUExecutionProvider", "fp32")

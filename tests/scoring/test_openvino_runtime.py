@@ -13,6 +13,7 @@ from reranker.errors import ModelUnavailable
 from reranker.export.parity import spearman
 from reranker.manifest import parse_manifest
 from reranker.model_store.local import LocalModelStore
+from reranker.registry import runtime_options
 from reranker.scoring.graphs import GraphChoice, probe_openvino
 from reranker.scoring.loader import load_scorer
 from reranker.scoring.openvino_runtime import compile_graph
@@ -34,7 +35,7 @@ needs_bf16 = pytest.mark.skipif(
 
 def load(folder: Path, **settings: object) -> Scorer:
     manifest = parse_manifest((folder / "model.json").read_bytes(), origin="test")
-    return load_scorer(folder, manifest, Settings(**settings))  # type: ignore[arg-type]
+    return load_scorer(folder, manifest, runtime_options(Settings(**settings)))  # type: ignore[arg-type]
 
 
 def raw(model: Scorer, texts: list[str]) -> np.ndarray:

@@ -19,9 +19,9 @@ from functools import lru_cache
 from typing import Literal
 
 from reranker.choices import Device, Precision, Runtime
-from reranker.config import Settings
 from reranker.errors import ConfigurationError
-from reranker.manifest import Manifest, openvino_weights
+from reranker.manifest import FileEntry, Manifest, openvino_weights
+from reranker.scoring.types import RuntimeOptions
 
 # OpenVINO f32 scores match onnxruntime fp32 within 1e-5 (measured <= 4.5e-7: tests/scoring/
 # test_openvino_runtime.py, tests/integration/test_reference_parity.py),
@@ -90,12 +90,12 @@ def cuda_in_use(providers: Device) -> bool:
 
 
 def choose_graph(
-    manifest: Manifest, settings: Settings, openvino: OpenVinoSupport | None = None
+    manifest: Manifest, options: RuntimeOptions, openvino: OpenVinoSupport | None = None
 ) -> GraphChoice:
-    """Return the runtime and graph serving `settings.variant` of this model, or raise ConfigurationError."""
-    backend = settings.backend
+    """Return the runtime and graph serving `options.precision` of this model, or raise ConfigurationError."""
+    backend = options.runtime
     support = OpenVinoSupport(installed=False)
-    if backend == "openvino" and settings.providers == "cuda":
+    if backend == "openvino" and options.device == "cuda":
         raise ConfigurationError(
             "RERANK_BACKEND=openvino runs on the CPU; RERANK_PROVIDERS=cuda asks for onnxruntime's CUDA "
             "provider: set one of them differently"
@@ -107,14 +107,14 @@ def choose_graph(
         if backend == "auto":
             usable = (
                 support.installed
-                and _openvino_graph(manifest, settings.variant) is not None
-                and not cuda_in_use(settings.providers)
+                and _openvino_graph(manifest, options.precision) is not None
+                and not cuda_in_use(options.device)
             )
             backend = "openvino" if usable else "onnxruntime"
     choice = (
-        _on_openvino(manifest, settings.variant, support)
+        _on_openvino(manifest, options.precision, support)
         if backend == "openvino"
-        else _on_onnxruntime(manifest, settings.variant)
+        else _on_onnxruntime(manifest, options.precision)
     )
     return choice
 
@@ -154,3 +154,14 @@ def _on_openvino(manifest: Manifest, variant: Precision, support: OpenVinoSuppor
             )
         return GraphChoice("openvino", "bf16", "bf16", (graph,), "bf16")
     return GraphChoice("openvino", "fp32", FP32_LABEL, (graph,), "f32")
+
+
+def serving_files(manifest: Manifest, choice: GraphChoice) -> dict[str, FileEntry]:
+    """Return the files serving `choice` needs: every file of the manifest but the unopened graphs.
+
+    An OpenVINO IR counts with its `.bin`.
+    """
+    graphs = {*manifest.variants.values()}
+    graphs.update(name for xml in manifest.openvino.values() for name in (xml, openvino_weights(xml)))
+    skipped = graphs - set(choice.files)
+    return {name: entry for name, entry in manifest.files.items() if name not in skipped}

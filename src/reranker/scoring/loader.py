@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from reranker.config import Settings
 from reranker.manifest import Manifest
 from reranker.scoring.bi_encoder import BiEncoderScorer
 from reranker.scoring.cross_encoder import CrossEncoderScorer
@@ -15,16 +14,16 @@ from reranker.scoring.prompt import PromptEncoder
 from reranker.scoring.runner import GraphRunner, RowPlan
 from reranker.scoring.session import OnnxModel, create_session
 from reranker.scoring.tokenize import TextEncoder, load_tokenizer
-from reranker.scoring.types import Scorer
+from reranker.scoring.types import RuntimeOptions, Scorer
 
 logger = logging.getLogger(__name__)
 
 OUTPUT_BY_KIND = {"cross-encoder": "logits", "bi-encoder": "embeddings"}
 
 
-def load_scorer(folder: Path, manifest: Manifest, settings: Settings) -> Scorer:
+def load_scorer(folder: Path, manifest: Manifest, options: RuntimeOptions) -> Scorer:
     """Return a scorer over the graph `choose_graph` picks (fp32 when int8 was not exported)."""
-    choice = choose_graph(manifest, settings)
+    choice = choose_graph(manifest, options)
     logger.info(
         "graph chosen",
         extra={
@@ -35,37 +34,37 @@ def load_scorer(folder: Path, manifest: Manifest, settings: Settings) -> Scorer:
         },
     )
     tokenizer = load_tokenizer(str(folder / manifest.tokenizer))
-    encoder = TextEncoder(tokenizer, manifest.max_length, settings.max_query_tokens)
+    encoder = TextEncoder(tokenizer, manifest.max_length, options.max_query_tokens)
     prompted = (
-        PromptEncoder(tokenizer, manifest.prompt, manifest.max_length, settings.max_query_tokens)
+        PromptEncoder(tokenizer, manifest.prompt, manifest.max_length, options.max_query_tokens)
         if manifest.prompt is not None
         else None
     )
-    model = load_runner(folder, manifest, settings, choice, pad_id=encoder.pad_id)
+    model = load_runner(folder, manifest, options, choice, pad_id=encoder.pad_id)
     if manifest.kind == "cross-encoder":
         return CrossEncoderScorer(manifest, prompted or encoder, model)
-    return BiEncoderScorer(manifest, encoder, model, EmbeddingCache(settings.embedding_cache_size))
+    return BiEncoderScorer(manifest, encoder, model, EmbeddingCache(options.embedding_cache_size))
 
 
 def load_runner(
-    folder: Path, manifest: Manifest, settings: Settings, choice: GraphChoice, *, pad_id: int
+    folder: Path, manifest: Manifest, options: RuntimeOptions, choice: GraphChoice, *, pad_id: int
 ) -> GraphRunner:
     """Return the chosen graph loaded by its runtime; rows alone when scoring is deterministic."""
     plan = RowPlan(
         output=OUTPUT_BY_KIND[manifest.kind],
         variant=choice.label,
         pad_id=pad_id,
-        token_budget=settings.batch_token_budget,
-        max_batch_size=1 if settings.deterministic else settings.max_batch_size,
+        token_budget=options.batch_token_budget,
+        max_batch_size=1 if options.deterministic else options.max_batch_size,
     )
     if choice.backend == "openvino":
         from reranker.scoring.openvino_runtime import OpenVinoModel, compile_graph
 
-        return OpenVinoModel(compile_graph(folder / choice.graph, choice, threads=settings.threads), plan)
+        return OpenVinoModel(compile_graph(folder / choice.graph, choice, threads=options.threads), plan)
     session = create_session(
         folder / choice.graph,
-        threads=settings.threads,
-        providers=settings.providers,
-        spin_threads=settings.spin_threads,
+        threads=options.threads,
+        providers=options.device,
+        spin_threads=options.spin_threads,
     )
     return OnnxModel(session, plan)

@@ -9,10 +9,30 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from reranker.choices import Truncate
+from reranker.choices import Device, Precision, RuntimeChoice, Truncate
 from reranker.errors import InvalidRequest
 from reranker.manifest import Manifest
 from reranker.request import ChunkOptions
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """How loaded models run: the few settings the scoring engine reads, never the whole Settings.
+
+    The registry builds it from Settings (`registry.runtime_options`); the defaults are Settings'.
+    """
+
+    precision: Precision = "int8"
+    runtime: RuntimeChoice = "auto"
+    device: Device = "auto"
+    threads: int = 0
+    spin_threads: bool = False
+    # True: every row runs alone, so a score never depends on the rest of the request.
+    deterministic: bool = True
+    batch_token_budget: int = 1024
+    max_batch_size: int = 32
+    max_query_tokens: int | None = None
+    embedding_cache_size: int = 20_000
 
 
 @dataclass(frozen=True)
