@@ -223,6 +223,31 @@ async def test_overload_is_429_with_retry_after_and_health_stays_up() -> None:
         assert (await first).status_code == 200
 
 
+# Every route that scores, each marked @scores (api/marks.py): the middleware's list is derived.
+SCORING_PATHS = ["/v1/rerank", "/v2/rerank", "/rerank", "/voyage/v1/rerank", "/v1/reranking"]
+
+
+@pytest.mark.anyio
+async def test_every_scoring_route_is_refused_429_before_its_body_is_parsed() -> None:
+    scorer = BlockingScorer()
+    app = app_with(scorer, max_concurrency=1, max_queue=0)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        import asyncio
+
+        first = asyncio.create_task(client.post("/v1/rerank", json=GOOD, headers=AUTH))
+        while not scorer.started.is_set():
+            await asyncio.sleep(0.01)
+        for path in SCORING_PATHS:
+            # Not JSON: parsed, it would be a 400; refused first, it costs no parsing at all.
+            refused = await client.post(
+                path, content=b"{not json", headers={**AUTH, "Content-Type": "application/json"}
+            )
+            assert error_of(refused, 429)["type"] == "overloaded", path
+        scorer.release.set()
+        assert (await first).status_code == 200
+
+
 def test_unexpected_error_is_500_with_a_fixed_message() -> None:
     with TestClient(app_with(BlockingScorer(fail=True)), raise_server_exceptions=False) as client:
         response = client.post("/v1/rerank", json=GOOD, headers=AUTH)

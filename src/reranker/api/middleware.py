@@ -19,13 +19,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from reranker.api.errors import error_response, internal_error_response, rerank_error_response
 from reranker.api.headers import SECURITY_HEADERS
 from reranker.api.limiter import ScoringLimiter
+from reranker.api.marks import cached, scoring_paths
 from reranker.config import Settings
 from reranker.errors import Overloaded, RequestTimeout, ShuttingDown
 from reranker.request import new_request_id
 
 logger = logging.getLogger(__name__)
 
-SCORING_PATHS = frozenset({"/v1/rerank", "/v2/rerank", "/rerank"})
 _CLOSE = {"Connection": "close"}
 
 
@@ -119,7 +119,7 @@ class RequestContextMiddleware:
             await late(scope, receive, send)
             return
         body = b"".join(chunks)
-        if scope["method"] == "POST" and scope["path"] in SCORING_PATHS:
+        if scope["method"] == "POST" and scope["path"] in _scoring_paths(scope):
             try:
                 self.limiter.check_room()
             except Overloaded as full:
@@ -145,6 +145,15 @@ class RequestContextMiddleware:
             "payload_too_large",
             f"request body is larger than {self.max_body_bytes} bytes",
         )
+
+
+def _scoring_paths(scope: Scope) -> frozenset[str]:
+    """Return the app's scoring paths (its routes marked `@scores`), read once from its routes."""
+    app = scope.get("app")
+    if app is None:
+        return frozenset()
+    paths: frozenset[str] = cached(app.state, "scoring_paths", app.routes, scoring_paths)
+    return paths
 
 
 def _head_bytes(scope: Scope) -> int:

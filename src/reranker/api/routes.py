@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from reranker.api.auth import require_api_key
+from reranker.api.marks import scores
 from reranker.api.schemas import ERRORS, ColdStartTimes, ModelCard, ModelList
 from reranker.coldstart import import_seconds
 from reranker.logs import hash_user
@@ -33,6 +34,7 @@ async def health() -> dict[str, str]:
     dependencies=[Depends(require_api_key)],
     tags=["rerank"],
 )
+@scores({RerankRequest: "documents"})
 async def rerank(body: RerankRequest, request: Request) -> JSONResponse:
     """Rerank documents by relevance to the query, highest first."""
     service: RerankService = request.app.state.service
