@@ -293,7 +293,7 @@ def test_sam_builds_the_image_from_the_lambda_dockerfile(template: dict[str, Any
 
 def test_secret_format_documented_where_operators_look(template: dict[str, Any]) -> None:
     description = template["Resources"]["ApiKeysSecret"]["Properties"]["Description"]
-    from reranker.secrets import parse_keys
+    from reranker.keystore import parse_keys
 
     # The formats the description promises are the ones the loader reads.
     assert parse_keys(json.dumps(["a", "b"])) == ["a", "b"]
