@@ -8,7 +8,7 @@ from starlette.routing import BaseRoute
 from reranker.api.app import create_app
 from reranker.api.marks import documented_requests, public_paths, scoring_paths
 from reranker.config import Settings
-from tests.api.test_errors import SCORING_PATHS
+from tests.api.test_error_renderer import SCORING_PATHS
 
 DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 

@@ -10,7 +10,7 @@ from fastapi_offline import FastAPIOffline
 
 from reranker import __version__
 from reranker.api.compat.router import router as compat_router
-from reranker.api.errors import install_error_handlers
+from reranker.api.error_renderer import install_error_handlers
 from reranker.api.limiter import ScoringLimiter
 from reranker.api.metering import install_metrics
 from reranker.api.middleware import RequestContextMiddleware

@@ -16,7 +16,7 @@ import time
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from reranker.api.errors import error_response, internal_error_response, rerank_error_response
+from reranker.api.error_renderer import error_response, internal_error_response, rerank_error_response
 from reranker.api.headers import SECURITY_HEADERS
 from reranker.api.limiter import ScoringLimiter
 from reranker.api.marks import cached, scoring_paths
