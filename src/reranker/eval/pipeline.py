@@ -18,7 +18,6 @@ from typing import Any
 
 from reranker.eval import offline_fusion, per_query
 from reranker.eval import report as report_module
-from reranker.eval.backends import Backend, HttpBackend, InProcessBackend
 from reranker.eval.datasets import Dataset, load_dataset
 from reranker.eval.errors import EvalError
 from reranker.eval.first_stage import Bm25Config, bm25_run, default_cache_dir
@@ -31,8 +30,9 @@ from reranker.eval.metrics import (
     per_query_scores,
 )
 from reranker.eval.offline_fusion import OfflineFusion
-from reranker.eval.runner import RerankOutcome, ScoreLog, rerank_run
+from reranker.eval.reranking import RerankOutcome, ScoreLog, rerank_run
 from reranker.eval.runs import Run, read_trec, write_trec
+from reranker.eval.targets import InProcessTarget, RemoteTarget, Target
 from reranker.eval.timing import Stopwatch
 from reranker.fusion import Fusion
 
@@ -93,17 +93,17 @@ def _first_stage(options: EvalOptions, dataset: Dataset) -> tuple[Run, dict[str,
     return run, options.bm25.describe()
 
 
-def _backend(options: EvalOptions) -> tuple[Backend, str]:
+def _target(options: EvalOptions) -> tuple[Target, str]:
     if options.api_url:
-        backend = HttpBackend(
+        target = RemoteTarget(
             options.api_url,
             options.api_key,
             concurrency=options.concurrency,
             timeout=options.timeout,
             retries=options.retries,
         )
-        return backend, options.model
-    return InProcessBackend.for_model(options.model)
+        return target, options.model
+    return InProcessTarget.for_model(options.model)
 
 
 @dataclass(frozen=True)
@@ -121,16 +121,16 @@ def _rerank_stage(
     candidates: Run,
     header: dict[str, Any],
     out: Path,
-    backend: Backend | None,
+    target: Target | None,
     model: str | None,
 ) -> _Reranked:
-    owned = backend is None
-    if backend is None:
-        backend, model = _backend(options)
+    owned = target is None
+    if target is None:
+        target, model = _target(options)
     model = model or options.model
     try:
         clock = time.perf_counter()
-        before = backend.describe(model)  # in process this loads the model: timed apart from scoring
+        before = target.describe(model)  # in process this loads the model: timed apart from scoring
         load_seconds = time.perf_counter() - clock
         scores_path = out / SCORES_FILE
         if options.restart:
@@ -140,14 +140,14 @@ def _rerank_stage(
         )
         clock = time.perf_counter()
         outcome = rerank_run(
-            dataset, candidates, backend, model, log, fusion=options.fusion, progress=options.progress
+            dataset, candidates, target, model, log, fusion=options.fusion, progress=options.progress
         )
         seconds = time.perf_counter() - clock
         # Asked again: an API fills in its model card only once the model has loaded.
-        return _Reranked(outcome, backend.describe(model), model, load_seconds, seconds)
+        return _Reranked(outcome, target.describe(model), model, load_seconds, seconds)
     finally:
         if owned:
-            backend.close()
+            target.close()
 
 
 def _dataset_summary(dataset: Dataset, max_queries: int | None) -> dict[str, Any]:
@@ -182,13 +182,13 @@ def _query_changes(
 
 def run_eval(
     options: EvalOptions,
-    backend: Backend | None = None,
+    target: Target | None = None,
     model: str | None = None,
     watch: Stopwatch | None = None,
 ) -> dict[str, Any]:
     """Return the report of the run (also written to the output folder, with the run files).
 
-    `backend` and `model` default to what the options name (in process, or the API at api_url).
+    `target` and `model` default to what the options name (in process, or the API at api_url).
     Every option is checked before anything is loaded or scored. `watch` times the stages (the
     CLI starts it first thing, with the process's own start-up time).
     """
@@ -221,7 +221,7 @@ def run_eval(
         "fusion": options.fusion.describe() if options.fusion else None,
     }
     clock = time.perf_counter()
-    reranked = _rerank_stage(options, dataset, candidates, header, out, backend, model)
+    reranked = _rerank_stage(options, dataset, candidates, header, out, target, model)
     outcome = reranked.outcome
     write_trec(out / "reranked.trec", outcome.run, "reranked")
     watch.add("model load", reranked.load_seconds, str(reranked.described.get("model", reranked.model)))
