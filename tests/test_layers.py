@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,3 +39,14 @@ def test_an_import_up_the_layers_fails_naming_it(tmp_path: Path) -> None:
     result = lint_imports(tmp_path)
     assert result.returncode == 1
     assert "reranker.model_store.local -> reranker.scoring.graphs" in result.stdout
+
+
+def test_the_architecture_page_names_every_module_of_the_layers() -> None:
+    """docs/architecture.md is the map of these contracts: each layered module appears in it."""
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]
+    (layers,) = [c["layers"] for c in config["contracts"] if c["type"] == "layers"]
+    page = (REPO / "docs" / "architecture.md").read_text()
+    for layer in layers:
+        for module in layer.replace("|", " ").replace(":", " ").split():
+            path = module.removeprefix("reranker.").replace(".", "/")
+            assert f"`{path}/`" in page or f"`{path}.py`" in page, f"{module} is not on the map"

@@ -1,4 +1,4 @@
-"""Which runtime runs which graph file of a model, decided once for the loader and the S3 store.
+"""Which runtime runs which graph file of a model, decided once for the loader and the registry.
 
 - onnxruntime: fp32 -> variants["fp32"]; int8 -> variants["int8"] (dynamic int8), else fp32;
   bf16 -> ConfigurationError (OpenVINO only).
