@@ -129,7 +129,7 @@ test: $(VENV)/.installed
 ifneq ($(wildcard $(DATA_DIR)/beir/scifact/corpus.jsonl),)
 gate: EXPORT_VENV = $(VENV)
 gate: $(VENV)/.installed $(MODEL_DIR)/model.json
-	RERANK_BACKEND=onnxruntime $(BIN)/reranker eval run "$(DATA_DIR)/beir/scifact" --split test --model $(MODEL_DIR) \
+	RERANK_RUNTIME=onnxruntime $(BIN)/reranker eval run "$(DATA_DIR)/beir/scifact" --split test --model $(MODEL_DIR) \
 		--gate eval/gates.toml --out $(GATE_OUT) --cache-dir .cache/eval --restart
 else
 gate:

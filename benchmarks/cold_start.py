@@ -213,7 +213,7 @@ def run(args: argparse.Namespace) -> None:
             else:
                 env = lambda_env(name, folder) if contender == "lambda" else {}
                 figures = run_child(
-                    contender, {**base, "variant": variant}, {**env, "RERANK_VARIANT": variant}
+                    contender, {**base, "variant": variant}, {**env, "RERANK_PRECISION": variant}
                 )
             results[(contender, variant)].append(figures)
     rows = []

@@ -43,7 +43,7 @@ def _scorer(folder: Path, variant: str, threads: int, **_: Any) -> Score:
     from reranker.scoring.types import ScoreOptions
 
     local = LocalModelStore().fetch(str(folder), label=folder.name)
-    settings = Settings(variant=variant, threads=threads)
+    settings = Settings(precision=variant, threads=threads)
     scorer = load_scorer(local.folder, local.manifest, runtime_options(settings))
     options = ScoreOptions()
 

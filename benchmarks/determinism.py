@@ -40,7 +40,7 @@ def load(folder: Path, variant: Precision, mode: str, threads: int, cache: int =
     """Return a fresh scorer (an empty embedding cache of `cache` rows) in the given batching mode."""
     local = LocalModelStore().fetch(str(folder), label=folder.name)
     settings = Settings(
-        variant=variant,
+        precision=variant,
         deterministic=mode == "rows",
         threads=threads,
         embedding_cache_size=cache,

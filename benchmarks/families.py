@@ -80,7 +80,7 @@ def folders(cache: Path) -> dict[str, tuple[Path, Path]]:
 def load(folder: Path, variant: Precision, threads: int) -> Scorer:
     local = LocalModelStore().fetch(str(folder), label=folder.name)
     return load_scorer(
-        local.folder, local.manifest, runtime_options(Settings(variant=variant, threads=threads))
+        local.folder, local.manifest, runtime_options(Settings(precision=variant, threads=threads))
     )
 
 

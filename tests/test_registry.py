@@ -15,9 +15,9 @@ def test_the_runtime_options_default_to_the_settings_defaults() -> None:
 
 def test_every_runtime_option_comes_from_its_setting() -> None:
     settings = Settings(
-        variant="fp32",
-        backend="onnxruntime",
-        providers="cpu",
+        precision="fp32",
+        runtime="onnxruntime",
+        device="cpu",
         threads=3,
         spin_threads=True,
         deterministic=False,

@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the API over HTTP (uvicorn)",
         description="Serve the API. Limits, timeouts and models come from RERANK_* settings "
         "(see the README); connection limits: RERANK_MAX_CONNECTIONS, RERANK_HEADER_TIMEOUT_SECONDS, "
-        "RERANK_BODY_TIMEOUT_SECONDS, RERANK_KEEP_ALIVE_SECONDS, RERANK_MAX_HEADER_BYTES, RERANK_BACKLOG.",
+        "RERANK_BODY_TIMEOUT_SECONDS, RERANK_KEEP_ALIVE_SECONDS, RERANK_MAX_HEADER_BYTES.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")

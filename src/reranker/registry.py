@@ -53,9 +53,9 @@ class ServedModel:
 def runtime_options(settings: Settings) -> RuntimeOptions:
     """Return the settings the scoring engine reads, as its own small frozen object."""
     return RuntimeOptions(
-        precision=settings.variant,
-        runtime=settings.backend,
-        device=settings.providers,
+        precision=settings.precision,
+        runtime=settings.runtime,
+        device=settings.device,
         threads=settings.threads,
         spin_threads=settings.spin_threads,
         deterministic=settings.deterministic,

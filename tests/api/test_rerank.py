@@ -179,7 +179,7 @@ def test_models_lists_models_and_aliases(client: TestClient) -> None:
     assert cards["tiny-ce"]["aliases"] == ["deployment-42"]
     assert cards["all-minilm-l6-v2"]["loaded"] is True
     assert cards["all-minilm-l6-v2"]["kind"] == "bi-encoder"
-    # RERANK_BACKEND=auto serves fp32 on OpenVINO where it is installed (the [dev] extra has it).
+    # RERANK_RUNTIME=auto serves fp32 on OpenVINO where it is installed (the [dev] extra has it).
     expected = "OpenVINO CPU" if probe_openvino().installed else "CPUExecutionProvider"
     assert (cards["all-minilm-l6-v2"]["provider"], cards["all-minilm-l6-v2"]["variant"]) == (expected, "fp32")
 

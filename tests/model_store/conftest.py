@@ -48,7 +48,7 @@ def store_settings(cache_dir: Path, endpoint: str, **overrides: object) -> Setti
     installed (test_s3.py checks what each backend fetches).
     """
     values: dict[str, object] = {
-        "backend": "onnxruntime",
+        "runtime": "onnxruntime",
         "cache_dir": cache_dir,
         "s3_endpoint_url": endpoint,
         "s3_region": "us-east-1",

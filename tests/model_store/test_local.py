@@ -22,7 +22,7 @@ def folder_with_a_bad_fp32_graph(tiny_cross_encoder_dir: Path, tmp_path: Path) -
 
 
 def test_serving_int8_on_onnxruntime_skips_the_fp32_graph(folder_with_a_bad_fp32_graph: Path) -> None:
-    settings = Settings(backend="onnxruntime", variant="int8")
+    settings = Settings(runtime="onnxruntime", precision="int8")
     local = LocalModelStore().fetch(
         str(folder_with_a_bad_fp32_graph), label="m", files=graph_files(runtime_options(settings))
     )
@@ -35,7 +35,7 @@ def test_serving_int8_on_onnxruntime_skips_the_fp32_graph(folder_with_a_bad_fp32
 def test_a_graph_that_is_opened_is_checked(
     folder_with_a_bad_fp32_graph: Path, backend: str, variant: str
 ) -> None:
-    settings = Settings(backend=backend, variant=variant)
+    settings = Settings(runtime=backend, precision=variant)
     if variant == "bf16":
         pytest.importorskip("openvino")
         from reranker.scoring.graphs import probe_openvino

@@ -48,9 +48,9 @@ def test_fetch_downloads_the_served_variant_verified_into_the_cache(
 ) -> None:
     client = s3_client(moto_endpoint)
     log = CallLog(client)
-    store = S3ModelStore(store_settings(cache_dir, moto_endpoint, variant="int8"), client=client)
+    store = S3ModelStore(store_settings(cache_dir, moto_endpoint, precision="int8"), client=client)
     local = store.fetch(
-        published_uri, label=LABEL, files=serving(store_settings(cache_dir, moto_endpoint, variant="int8"))
+        published_uri, label=LABEL, files=serving(store_settings(cache_dir, moto_endpoint, precision="int8"))
     )
 
     manifest = parse_manifest((model_dir / "model.json").read_bytes(), origin="test")
@@ -72,7 +72,7 @@ def test_fetch_downloads_the_served_variant_verified_into_the_cache(
         store.fetch(
             published_uri,
             label=LABEL,
-            files=serving(store_settings(cache_dir, moto_endpoint, variant="int8")),
+            files=serving(store_settings(cache_dir, moto_endpoint, precision="int8")),
         )
         == local
     )
@@ -83,10 +83,10 @@ def test_the_fp32_setting_fetches_the_fp32_graph(
     published_uri: str, cache_dir: Path, moto_endpoint: str
 ) -> None:
     store = S3ModelStore(
-        store_settings(cache_dir, moto_endpoint, variant="fp32"), client=s3_client(moto_endpoint)
+        store_settings(cache_dir, moto_endpoint, precision="fp32"), client=s3_client(moto_endpoint)
     )
     local = store.fetch(
-        published_uri, label=LABEL, files=serving(store_settings(cache_dir, moto_endpoint, variant="fp32"))
+        published_uri, label=LABEL, files=serving(store_settings(cache_dir, moto_endpoint, precision="fp32"))
     )
     assert local.manifest.variants["fp32"] in {p.name for p in local.folder.iterdir()}
     assert local.manifest.variants["int8"] not in {p.name for p in local.folder.iterdir()}
@@ -126,7 +126,7 @@ def test_only_the_chosen_runtimes_graph_is_downloaded(
 ) -> None:
     client = s3_client(moto_endpoint)
     log = CallLog(client)
-    settings = store_settings(cache_dir, moto_endpoint, backend=backend, variant=variant)
+    settings = store_settings(cache_dir, moto_endpoint, runtime=backend, precision=variant)
     local = S3ModelStore(settings, client=client).fetch(published_uri, label=LABEL, files=serving(settings))
     manifest = local.manifest
     assert manifest.openvino == {"int8": IR_XML}
@@ -153,11 +153,11 @@ def test_an_unservable_backend_setting_fails_before_any_download(
     uri = publish_model(old, f"s3://{bucket}/old-{ROOT}", moto_client).uri
     client = s3_client(moto_endpoint)
     log = CallLog(client)
-    settings: Settings = store_settings(cache_dir, moto_endpoint, backend="openvino", variant="int8")
+    settings: Settings = store_settings(cache_dir, moto_endpoint, runtime="openvino", precision="int8")
     with pytest.raises(ModelUnavailable) as raised:
         S3ModelStore(settings, client=client).fetch(uri, label=LABEL, files=serving(settings))
     assert "has no OpenVINO static int8 graph" in raised.value.message
-    assert "RERANK_BACKEND=onnxruntime" in raised.value.message
+    assert "RERANK_RUNTIME=onnxruntime" in raised.value.message
     assert log.count("GetObject") == 1
     assert [p for p in cache_entries(cache_dir) if not p.startswith(".")] == []
 

@@ -33,7 +33,7 @@ QUERY = "apple river"
 DOCUMENTS = ["doctor engine garden history", "apple river music ocean", "planet apple winter coffee"]
 
 
-# RERANK_BACKEND=auto serves int8 as OpenVINO's static int8 where openvino is installed ([dev] has it).
+# RERANK_RUNTIME=auto serves int8 as OpenVINO's static int8 where openvino is installed ([dev] has it).
 AUTO_INT8 = (
     ("OpenVINO CPU", "int8-static") if probe_openvino().installed else ("CPUExecutionProvider", "int8")
 )
@@ -224,7 +224,7 @@ def test_lambda_init_fetches_from_s3_with_the_same_store_and_serves(
 def test_the_cache_folder_follows_the_variant(
     variant: str, published_uri: str, cache_dir: Path, moto_endpoint: str
 ) -> None:
-    with app_client(moto_endpoint, cache_dir, {"tiny-ce": published_uri}, variant=variant) as client:
+    with app_client(moto_endpoint, cache_dir, {"tiny-ce": published_uri}, precision=variant) as client:
         assert rerank(client, "tiny-ce").status_code == 200
     assert cache_entries(cache_dir) == [cache_folder_name(parse_s3_uri(published_uri), variant)]
 

@@ -86,7 +86,7 @@ def test_max_pool_takes_each_documents_best_window() -> None:
 
 def _scorer(folder: Path) -> Scorer:
     local = LocalModelStore().fetch(str(folder), label=folder.name)
-    return load_scorer(local.folder, local.manifest, runtime_options(Settings(variant="fp32")))
+    return load_scorer(local.folder, local.manifest, runtime_options(Settings(precision="fp32")))
 
 
 @pytest.fixture(scope="module")

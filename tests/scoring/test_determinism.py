@@ -39,7 +39,7 @@ def documents(count: int, seed: int) -> list[str]:
 
 def scorer(folder: Path, variant: Precision, **settings: object) -> Scorer:
     local = LocalModelStore().fetch(str(folder), label=folder.name)
-    return load_scorer(local.folder, local.manifest, runtime_options(Settings(variant=variant, **settings)))  # type: ignore[arg-type]
+    return load_scorer(local.folder, local.manifest, runtime_options(Settings(precision=variant, **settings)))  # type: ignore[arg-type]
 
 
 def raw(model: Scorer, texts: list[str]) -> np.ndarray:
@@ -84,7 +84,7 @@ RUNTIMES = [
 def test_cross_encoder_scores_are_bit_identical_whatever_the_batch(
     tiny_cross_encoder_dir: Path, backend: str, variant: Precision
 ) -> None:
-    seen = scores_by_condition(tiny_cross_encoder_dir, variant, backend=backend)
+    seen = scores_by_condition(tiny_cross_encoder_dir, variant, runtime=backend)
     np.testing.assert_array_equal(seen, np.broadcast_to(seen[0], seen.shape))
     assert np.unique(seen[0]).size == TARGETS  # the targets really differ, so equality means something
 
@@ -93,12 +93,12 @@ def test_cross_encoder_scores_are_bit_identical_whatever_the_batch(
 def test_bi_encoder_scores_are_bit_identical_whatever_the_batch(
     default_model_dir: Path, backend: str, variant: Precision
 ) -> None:
-    seen = scores_by_condition(default_model_dir, variant, backend=backend)
+    seen = scores_by_condition(default_model_dir, variant, runtime=backend)
     np.testing.assert_array_equal(seen, np.broadcast_to(seen[0], seen.shape))
     assert np.unique(seen[0]).size == TARGETS
 
 
 def test_padded_int8_batches_would_move_scores(default_model_dir: Path) -> None:
     """The failure the default guards against: one int8 scale per padded batch ties rows together."""
-    seen = scores_by_condition(default_model_dir, "int8", deterministic=False, backend="onnxruntime")
+    seen = scores_by_condition(default_model_dir, "int8", deterministic=False, runtime="onnxruntime")
     assert np.max(np.ptp(seen, axis=0)) > 1e-4

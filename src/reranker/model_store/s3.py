@@ -80,7 +80,7 @@ class S3ModelStore:
         except ValueError as exc:
             raise ModelUnavailable(f"model {label!r} has an invalid S3 URI: {exc}") from exc
         cache_dir = self._settings.cache_dir.resolve()
-        key = f"{cache_dir}|{location.uri}|{self._settings.variant}"
+        key = f"{cache_dir}|{location.uri}|{self._settings.precision}"
         cached = cache.recall(key)
         if cached is not None:
             return cached
@@ -214,7 +214,7 @@ class S3ModelStore:
         return LocalModel(folder=final, manifest=manifest)
 
     def _folder(self, location: S3Location, cache_dir: Path) -> Path:
-        return cache_dir / cache_folder_name(location, self._settings.variant)
+        return cache_dir / cache_folder_name(location, self._settings.precision)
 
 
 def _parse(raw: bytes, label: str) -> Manifest:

@@ -31,10 +31,10 @@ FP32_LABEL = "fp32"
 InferencePrecision = Literal["f32", "bf16"]
 
 BF16_ON_ONNXRUNTIME = (
-    "bf16 runs on the openvino backend only; set RERANK_BACKEND=openvino and install the [openvino] extra"
+    "bf16 runs on the openvino backend only; set RERANK_RUNTIME=openvino and install the [openvino] extra"
 )
 OPENVINO_MISSING = (
-    "RERANK_BACKEND=openvino but the openvino package is not installed (install the [openvino] extra)"
+    "RERANK_RUNTIME=openvino but the openvino package is not installed (install the [openvino] extra)"
 )
 
 
@@ -79,7 +79,7 @@ def cpu_capabilities() -> tuple[str, ...]:
 
 
 def cuda_in_use(providers: Device) -> bool:
-    """Return whether onnxruntime would run on CUDA under this RERANK_PROVIDERS."""
+    """Return whether onnxruntime would run on CUDA under this RERANK_DEVICE."""
     if providers == "cpu":
         return False
     if providers == "cuda":
@@ -97,7 +97,7 @@ def choose_graph(
     support = OpenVinoSupport(installed=False)
     if backend == "openvino" and options.device == "cuda":
         raise ConfigurationError(
-            "RERANK_BACKEND=openvino runs on the CPU; RERANK_PROVIDERS=cuda asks for onnxruntime's CUDA "
+            "RERANK_RUNTIME=openvino runs on the CPU; RERANK_DEVICE=cuda asks for onnxruntime's CUDA "
             "provider: set one of them differently"
         )
     if backend != "onnxruntime":
@@ -141,7 +141,7 @@ def _on_openvino(manifest: Manifest, variant: Precision, support: OpenVinoSuppor
         if graph is None:
             raise ConfigurationError(
                 f"model {manifest.name} has no OpenVINO static int8 graph; export it again with the "
-                "current exporter, or serve its dynamic int8 graph with RERANK_BACKEND=onnxruntime"
+                "current exporter, or serve its dynamic int8 graph with RERANK_RUNTIME=onnxruntime"
             )
         return GraphChoice("openvino", "int8", "int8-static", (graph, openvino_weights(graph)))
     if graph is None:
@@ -149,7 +149,7 @@ def _on_openvino(manifest: Manifest, variant: Precision, support: OpenVinoSuppor
     if variant == "bf16":
         if not support.bf16:
             raise ConfigurationError(
-                "RERANK_VARIANT=bf16 needs a CPU with BF16 instructions (AVX512_BF16 or AMX), and this "
+                "RERANK_PRECISION=bf16 needs a CPU with BF16 instructions (AVX512_BF16 or AMX), and this "
                 "one has none; serve fp32 or int8"
             )
         return GraphChoice("openvino", "bf16", "bf16", (graph,), "bf16")

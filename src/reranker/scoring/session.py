@@ -21,7 +21,7 @@ def choose_providers(preference: Device) -> list[str]:
     available = ort.get_available_providers()
     if preference == "cuda" and "CUDAExecutionProvider" not in available:
         raise ConfigurationError(
-            "RERANK_PROVIDERS=cuda but onnxruntime has no CUDA provider "
+            "RERANK_DEVICE=cuda but onnxruntime has no CUDA provider "
             "(install the [gpu] extra on a machine with a GPU)"
         )
     if preference != "cpu" and "CUDAExecutionProvider" in available:
