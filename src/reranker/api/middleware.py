@@ -85,15 +85,32 @@ class RequestContextMiddleware:
             )
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Take the request through its stages in order; the first that refuses it answers."""
+        refusal = self._refuse_head(scope)
+        body: bytes | None = None
+        if refusal is None:
+            body, refusal = await self._read_body(receive)
+        if refusal is None and body is not None:
+            refusal = self._refuse_early(scope)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+        elif body is not None:
+            await self.app(scope, _replay(body, receive), send)
+        # No body and no refusal: the client went away while sending; there is no one to answer.
+
+    def _refuse_head(self, scope: Scope) -> Response | None:
+        """Return the 431 or 413 a request earns by its head alone, else None."""
         if _head_bytes(scope) > self.max_header_bytes:
             # h11 caps only a head that arrives in pieces; one that came whole is measured here.
             too_big = f"the request line and headers are larger than {self.max_header_bytes} bytes"
-            await error_response(431, "invalid_request", too_big, headers=_CLOSE)(scope, receive, send)
-            return
+            return error_response(431, "invalid_request", too_big, headers=_CLOSE)
         declared = _content_length(scope)
         if declared is not None and declared > self.max_body_bytes:
-            await self._too_large()(scope, receive, send)
-            return
+            return self._too_large()
+        return None
+
+    async def _read_body(self, receive: Receive) -> tuple[bytes | None, Response | None]:
+        """Return (the whole body, None), (None, the 413 or 408), or (None, None) on a disconnect."""
         chunks: list[bytes] = []  # joined once at the end: `body +=` would copy O(n^2) bytes
         size = 0
         more = True
@@ -102,42 +119,34 @@ class RequestContextMiddleware:
                 while more:
                     message = await receive()
                     if message["type"] == "http.disconnect":
-                        return
+                        return None, None
                     chunk = message.get("body", b"")
                     chunks.append(chunk)
                     size += len(chunk)
                     more = message.get("more_body", False)
                     if size > self.max_body_bytes:
-                        await self._too_large()(scope, receive, send)
-                        return
+                        return None, self._too_large()
         except TimeoutError:
             timeout = RequestTimeout(
                 f"the request body did not arrive within {self.body_timeout:g} s; send it faster"
             )
             late = rerank_error_response(timeout)
             late.headers.update(_CLOSE)
-            await late(scope, receive, send)
-            return
-        body = b"".join(chunks)
+            return None, late
+        return b"".join(chunks), None
+
+    def _refuse_early(self, scope: Scope) -> Response | None:
+        """Return the 429 of a scoring request when the limiter has no room at all, else None.
+
+        Refused before the body is parsed: under overload, a 429 costs next to nothing (the body
+        is read, unparsed, so the connection stays usable).
+        """
         if scope["method"] == "POST" and scope["path"] in _scoring_paths(scope):
             try:
                 self.limiter.check_room()
             except Overloaded as full:
-                # Refused before the body is parsed: under overload, a 429 costs next to nothing
-                # (the body is read, unparsed, so the connection stays usable).
-                await rerank_error_response(full)(scope, receive, send)
-                return
-
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+                return rerank_error_response(full)
+        return None
 
     def _too_large(self) -> Response:
         return error_response(
@@ -145,6 +154,20 @@ class RequestContextMiddleware:
             "payload_too_large",
             f"request body is larger than {self.max_body_bytes} bytes",
         )
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """Return a receive that hands the app the body already read, then the connection's messages."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 def _scoring_paths(scope: Scope) -> frozenset[str]:
