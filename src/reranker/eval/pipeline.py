@@ -193,6 +193,30 @@ def run_eval(
     CLI starts it first thing, with the process's own start-up time).
     """
     watch = watch or Stopwatch()
+    metrics, dataset, out = _prepare(options, watch)
+    candidates, first_stage, header = _run_first_stage(options, dataset, out, watch)
+    first_seconds = watch.stages[-1]["seconds"]
+    reranked = _timed_rerank(options, dataset, candidates, header, out, target, model, watch)
+    runs = _runs(options, dataset, candidates, reranked.outcome, out, watch)
+    with watch.stage("metrics (ranx)", f"{len(runs)} runs x {len(metrics)} metrics, paired tests"):
+        query_ids, scores = per_query_scores(dataset.qrels, runs, metrics)
+        comparison = compare_scores(
+            scores, metrics, baseline="first_stage", stat_test=options.stat_test, max_p=options.max_p
+        )
+    with watch.stage("write per_query.tsv"):
+        per_query.write(out / per_query.FILE, query_ids, scores, metrics)
+    first = _FirstStage(candidates, first_stage, first_seconds)
+    report = _report(options, dataset, first, reranked, runs, metrics, (query_ids, scores, comparison))
+    timings = watch.summary()
+    report["timings"] = timings
+    report["wall_seconds"] = timings["wall_seconds"]
+    report_module.write(out, report)
+    logger.info("eval finished in %.1f s; run files and report in %s", report["wall_seconds"], out)
+    return report
+
+
+def _prepare(options: EvalOptions, watch: Stopwatch) -> tuple[list[str], Dataset, Path]:
+    """Check every option, load the dataset and make the output folder: (metrics, dataset, out)."""
     if options.top_k < 1 or (options.max_queries is not None and options.max_queries < 1):
         raise EvalError("top_k and max_queries must be at least 1")
     with watch.stage("check options, import ranx and numba"):
@@ -205,12 +229,18 @@ def run_eval(
         stage["detail"] = f"{len(dataset.corpus)} documents, {len(dataset.qrels)} queries"
     out = options.out or default_out(options)
     out.mkdir(parents=True, exist_ok=True)
+    return metrics, dataset, out
 
+
+def _run_first_stage(
+    options: EvalOptions, dataset: Dataset, out: Path, watch: Stopwatch
+) -> tuple[Run, dict[str, Any], dict[str, Any]]:
+    """Return the candidates (also written as first_stage.trec), their description and the header
+    of the score log (what a resumed run must match)."""
     with watch.stage("first stage") as stage:
         candidates, first_stage = _first_stage(options, dataset)
         write_trec(out / "first_stage.trec", candidates, "first_stage")
         stage["detail"] = f"{sum(len(c) for c in candidates.values())} candidates"
-    first_seconds = watch.stages[-1]["seconds"]
     header = {
         "format": 1,
         "dataset": dataset.name,
@@ -220,6 +250,20 @@ def run_eval(
         "top_k": options.top_k,
         "fusion": options.fusion.describe() if options.fusion else None,
     }
+    return candidates, first_stage, header
+
+
+def _timed_rerank(
+    options: EvalOptions,
+    dataset: Dataset,
+    candidates: Run,
+    header: dict[str, Any],
+    out: Path,
+    target: Target | None,
+    model: str | None,
+    watch: Stopwatch,
+) -> _Reranked:
+    """Rerank the candidates (reranked.trec), timing the model load apart from the scoring."""
     clock = time.perf_counter()
     reranked = _rerank_stage(options, dataset, candidates, header, out, target, model)
     outcome = reranked.outcome
@@ -230,7 +274,18 @@ def run_eval(
         time.perf_counter() - clock - reranked.load_seconds,
         f"{outcome.documents_scored_now} documents scored now, {outcome.resumed} queries resumed",
     )
+    return reranked
 
+
+def _runs(
+    options: EvalOptions,
+    dataset: Dataset,
+    candidates: Run,
+    outcome: RerankOutcome,
+    out: Path,
+    watch: Stopwatch,
+) -> dict[str, Run]:
+    """Return the runs the report compares: first stage, reranked, fused (served) and offline fusion."""
     runs: dict[str, Run] = {"first_stage": candidates, "reranked": outcome.run}
     if outcome.fused_run is not None:
         runs["fused"] = outcome.fused_run
@@ -240,20 +295,37 @@ def run_eval(
         with watch.stage("offline ranx fusion", f"{offline.method}, not served"):
             runs[offline.run_name] = offline_fusion.fuse(offline, dataset.qrels, runs)
             write_trec(out / f"{offline.run_name}.trec", runs[offline.run_name], offline.run_name)
-    with watch.stage("metrics (ranx)", f"{len(runs)} runs x {len(metrics)} metrics, paired tests"):
-        query_ids, scores = per_query_scores(dataset.qrels, runs, metrics)
-        comparison = compare_scores(
-            scores, metrics, baseline="first_stage", stat_test=options.stat_test, max_p=options.max_p
-        )
-    with watch.stage("write per_query.tsv"):
-        per_query.write(out / per_query.FILE, query_ids, scores, metrics)
+    return runs
+
+
+@dataclass(frozen=True)
+class _FirstStage:
+    candidates: Run
+    described: dict[str, Any]
+    seconds: float
+
+
+def _report(
+    options: EvalOptions,
+    dataset: Dataset,
+    first: _FirstStage,
+    reranked: _Reranked,
+    runs: dict[str, Run],
+    metrics: list[str],
+    scored: tuple[list[str], dict[str, Any], dict[str, Any]],
+) -> dict[str, Any]:
+    """Return the report but its timings, which the caller adds last."""
+    query_ids, scores, comparison = scored
+    candidates = first.candidates
+    outcome = reranked.outcome
+    offline = options.offline_fusion
     report: dict[str, Any] = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "dataset": _dataset_summary(dataset, options.max_queries),
         "first_stage": {
-            **first_stage,
+            **first.described,
             "top_k": options.top_k,
-            "seconds": first_seconds,
+            "seconds": first.seconds,
             "candidates": sum(len(c) for c in candidates.values()),
             "queries_without_candidates": sum(1 for q in dataset.query_ids if not candidates.get(q)),
         },
@@ -280,9 +352,4 @@ def run_eval(
         report["fusion"] = options.fusion.describe()
     if offline is not None:
         report["offline_fusion"] = {"run": offline.run_name, **offline.describe()}
-    timings = watch.summary()
-    report["timings"] = timings
-    report["wall_seconds"] = timings["wall_seconds"]
-    report_module.write(out, report)
-    logger.info("eval finished in %.1f s; run files and report in %s", report["wall_seconds"], out)
     return report
