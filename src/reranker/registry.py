@@ -15,7 +15,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -81,6 +81,21 @@ def graph_files(options: RuntimeOptions) -> FileSelector:
         return serving_files(manifest, choice)
 
     return select
+
+
+def folder_settings(folders: Sequence[Path]) -> Settings:
+    """Return the settings that serve model folders: each under its manifest's name and aliases,
+    the first as the default model; every other setting from the environment as usual.
+
+    What `reranker serve --model` and an in-process eval of a model folder both serve.
+    """
+    models: dict[str, str] = {}
+    aliases: dict[str, str] = {}
+    for folder in folders:
+        manifest = LocalModelStore().fetch(str(folder), label=folder.name).manifest
+        models[manifest.name] = str(folder.resolve())
+        aliases.update(dict.fromkeys(manifest.aliases, manifest.name))
+    return Settings(models=models, aliases=aliases, default_model=next(iter(models)))
 
 
 def uri_scheme(uri: str) -> str:

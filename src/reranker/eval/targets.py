@@ -53,19 +53,13 @@ class InProcessTarget:
         """Return a target and the model name to request: a model folder is served as `reranker serve`
         serves it; any other value names a model of the RERANK_MODELS settings."""
         from reranker.config import Settings
-        from reranker.model_store.local import LocalModelStore
-        from reranker.registry import ModelRegistry
+        from reranker.registry import ModelRegistry, folder_settings
         from reranker.service import RerankService
 
         folder = Path(model)
         if (folder / "model.json").is_file():
-            manifest = LocalModelStore().fetch(str(folder), label=folder.name).manifest
-            settings = Settings(
-                models={manifest.name: str(folder.resolve())},
-                aliases=dict.fromkeys(manifest.aliases, manifest.name),
-                default_model=manifest.name,
-            )
-            model = manifest.name
+            settings = folder_settings([folder])
+            model = str(settings.default_model)
         else:
             settings = Settings()
         return cls(RerankService(ModelRegistry(settings), settings)), model
