@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,6 +59,15 @@ def store_settings(cache_dir: Path, endpoint: str, **overrides: object) -> Setti
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def copy_model(model_dir: Path, target: Path, **manifest_changes: object) -> Path:
+    """Return a copy of the model folder at `target`, its model.json's top-level fields changed."""
+    shutil.copytree(model_dir, target)
+    manifest = json.loads((target / "model.json").read_text())
+    manifest.update(manifest_changes)
+    (target / "model.json").write_text(json.dumps(manifest))
+    return target
 
 
 def serving(settings: Settings) -> FileSelector:

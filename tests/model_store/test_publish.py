@@ -15,7 +15,7 @@ from reranker.manifest import file_entry
 from reranker.model_store.publish import PublishedModel, list_models, publish_model
 from reranker.model_store.s3 import S3ModelStore
 from tests.fixtures.moto_server import s3_client
-from tests.model_store.conftest import ROOT, CallLog, serving, store_settings
+from tests.model_store.conftest import ROOT, CallLog, copy_model, serving, store_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -138,10 +138,8 @@ def test_list_shows_every_published_version_and_skips_the_rest(
     bucket: str, moto_client: S3Client, model_dir: Path, tmp_path: Path
 ) -> None:
     second = tmp_path / "v2"
-    shutil.copytree(model_dir, second)
+    copy_model(model_dir, second, version="2")
     manifest = json.loads((second / "model.json").read_text())
-    manifest["version"] = "2"
-    (second / "model.json").write_text(json.dumps(manifest))
     root = f"s3://{bucket}/{ROOT}"
     publish_model(model_dir, root, moto_client)
     publish_model(second, root, moto_client)

@@ -21,7 +21,7 @@ from reranker.registry import runtime_options
 from reranker.scoring.graphs import probe_openvino
 from reranker.scoring.loader import load_scorer
 from tests.fixtures.moto_server import s3_client
-from tests.model_store.conftest import ROOT, CallLog, serving, store_settings
+from tests.model_store.conftest import ROOT, CallLog, copy_model, serving, store_settings
 from tests.model_store.tcp_proxy import CuttableProxy
 
 if TYPE_CHECKING:
@@ -243,10 +243,7 @@ def test_a_force_republished_version_replaces_the_stale_cache(
         published_uri, label=LABEL, files=serving(settings)
     )
     changed = cache_dir.parent / "changed"
-    shutil.copytree(model_dir, changed)
-    manifest = json.loads((changed / "model.json").read_text())
-    manifest["source"] = "retrained"
-    (changed / "model.json").write_text(json.dumps(manifest))
+    copy_model(model_dir, changed, source="retrained")
     publish_model(changed, f"s3://{bucket}/{ROOT}", moto_client, force=True)
     cache.forget_all()
     new = S3ModelStore(settings, client=s3_client(moto_endpoint)).fetch(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +20,7 @@ from reranker.s3uri import cache_folder_name, parse_s3_uri
 from reranker.scoring.graphs import probe_openvino
 from tests.events.test_handler import make_event
 from tests.fixtures.moto_server import DUMMY_AWS_ENV
-from tests.model_store.conftest import ROOT
+from tests.model_store.conftest import ROOT, copy_model
 from tests.model_store.tcp_proxy import CuttableProxy
 
 if TYPE_CHECKING:
@@ -95,10 +94,7 @@ def test_an_alias_points_a_deployment_at_a_version_and_rolls_by_configuration(
     bucket: str, moto_client: S3Client, model_dir: Path, cache_dir: Path, moto_endpoint: str, tmp_path: Path
 ) -> None:
     second = tmp_path / "v2"
-    shutil.copytree(model_dir, second)
-    manifest = json.loads((second / "model.json").read_text())
-    manifest["version"] = "2"
-    (second / "model.json").write_text(json.dumps(manifest))
+    copy_model(model_dir, second, version="2")
     v1 = publish_model(model_dir, f"s3://{bucket}/{ROOT}", moto_client).uri
     v2 = publish_model(second, f"s3://{bucket}/{ROOT}", moto_client).uri
     versions = {"tiny-ce-1": v1, "tiny-ce-2": v2}
