@@ -35,10 +35,10 @@ def test_an_import_up_the_layers_fails_naming_it(tmp_path: Path) -> None:
     shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
     shutil.copytree(REPO / "src" / "reranker", tmp_path / "src" / "reranker")
     store = tmp_path / "src" / "reranker" / "model_store" / "local.py"
-    store.write_text(store.read_text() + "\nfrom reranker.scoring.graphs import choose_graph  # noqa\n")
+    store.write_text(store.read_text() + "\nfrom reranker.scoring.graph_choice import choose_graph  # noqa\n")
     result = lint_imports(tmp_path)
     assert result.returncode == 1
-    assert "reranker.model_store.local -> reranker.scoring.graphs" in result.stdout
+    assert "reranker.model_store.local -> reranker.scoring.graph_choice" in result.stdout
 
 
 def test_the_architecture_page_names_every_module_of_the_layers() -> None:

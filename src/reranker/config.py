@@ -97,7 +97,7 @@ class Settings(BaseSettings):
     # fractional vCPUs are the common case.
     spin_threads: bool = False
     device: Device = "auto"
-    # Which runtime runs the graph (scoring/graphs.py): "auto" is OpenVINO when its package is
+    # Which runtime runs the graph (scoring/graph_choice.py): "auto" is OpenVINO when its package is
     # installed, no CUDA provider is in use and the model has the precision's graph; else onnxruntime.
     # bf16 runs on OpenVINO only; int8 there is the static int8 IR, onnxruntime's is dynamic int8.
     runtime: RuntimeChoice = "auto"

@@ -26,7 +26,7 @@ from reranker.manifest import FileEntry, Manifest
 from reranker.model_store.base import FileSelector, ModelStore
 from reranker.model_store.local import LocalModelStore
 from reranker.model_store.s3 import S3ModelStore
-from reranker.scoring.graphs import choose_graph, serving_files
+from reranker.scoring.graph_choice import choose_graph, serving_files
 from reranker.scoring.loader import load_scorer
 from reranker.scoring.types import RuntimeOptions, Scorer
 

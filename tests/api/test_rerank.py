@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from reranker.scoring.graphs import probe_openvino
+from reranker.scoring.graph_choice import probe_openvino
 from tests.api.conftest import AUTH
 
 QUERY = "How do I deploy a model behind an API?"

@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 
 from reranker.export.parity import spearman
-from reranker.scoring.graphs import probe_openvino
+from reranker.scoring.graph_choice import probe_openvino
 from tests.fixtures.checkpoints import TOY_WORDS, default_checkpoint_dir
 from tests.fixtures.uvicorn_server import assert_served_by, serve
 

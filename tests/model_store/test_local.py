@@ -38,7 +38,7 @@ def test_a_graph_that_is_opened_is_checked(
     settings = Settings(runtime=backend, precision=variant)
     if variant == "bf16":
         pytest.importorskip("openvino")
-        from reranker.scoring.graphs import probe_openvino
+        from reranker.scoring.graph_choice import probe_openvino
 
         if not probe_openvino().bf16:
             pytest.skip("this CPU has no BF16: bf16 is refused before any file is checked")

@@ -18,7 +18,7 @@ from reranker.model_store.base import LocalModel
 from reranker.model_store.publish import publish_model
 from reranker.model_store.s3 import S3ModelStore, destination_in
 from reranker.registry import runtime_options
-from reranker.scoring.graphs import probe_openvino
+from reranker.scoring.graph_choice import probe_openvino
 from reranker.scoring.loader import load_scorer
 from tests.fixtures.moto_server import s3_client
 from tests.model_store.conftest import ROOT, CallLog, copy_model, serving, store_settings

@@ -17,7 +17,7 @@ from reranker.api.app import create_app
 from reranker.config import Settings
 from reranker.model_store.publish import publish_model
 from reranker.s3uri import cache_folder_name, parse_s3_uri
-from reranker.scoring.graphs import probe_openvino
+from reranker.scoring.graph_choice import probe_openvino
 from tests.events.test_handler import make_event
 from tests.fixtures.moto_server import DUMMY_AWS_ENV
 from tests.model_store.conftest import ROOT, copy_model

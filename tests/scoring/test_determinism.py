@@ -19,7 +19,7 @@ from reranker.choices import Precision
 from reranker.config import Settings
 from reranker.model_store.local import LocalModelStore
 from reranker.registry import runtime_options
-from reranker.scoring.graphs import probe_openvino
+from reranker.scoring.graph_choice import probe_openvino
 from reranker.scoring.loader import load_scorer
 from reranker.scoring.types import ScoreOptions, Scorer
 

@@ -14,7 +14,7 @@ from reranker.export.parity import spearman
 from reranker.manifest import parse_manifest
 from reranker.model_store.local import LocalModelStore
 from reranker.registry import runtime_options
-from reranker.scoring.graphs import GraphChoice, probe_openvino
+from reranker.scoring.graph_choice import GraphChoice, probe_openvino
 from reranker.scoring.loader import load_scorer
 from reranker.scoring.openvino_runtime import compile_graph
 from reranker.scoring.types import ScoreOptions, Scorer

@@ -9,7 +9,7 @@ from reranker.manifest import Manifest
 from reranker.scoring.bi_encoder import BiEncoderScorer
 from reranker.scoring.cross_encoder import CrossEncoderScorer
 from reranker.scoring.embedding_cache import EmbeddingCache
-from reranker.scoring.graphs import GraphChoice, choose_graph
+from reranker.scoring.graph_choice import GraphChoice, choose_graph
 from reranker.scoring.prompt import PromptEncoder
 from reranker.scoring.runner import GraphRunner, RowPlan
 from reranker.scoring.session import OnnxModel, create_session

@@ -13,7 +13,7 @@ from reranker.errors import ConfigurationError
 from reranker.manifest import FileEntry, Manifest
 from reranker.model_store.local import LocalModelStore
 from reranker.registry import runtime_options
-from reranker.scoring.graphs import GraphChoice, OpenVinoSupport, choose_graph, probe_openvino
+from reranker.scoring.graph_choice import GraphChoice, OpenVinoSupport, choose_graph, probe_openvino
 from reranker.scoring.loader import load_scorer
 
 ENTRY = FileEntry(sha256="0" * 64, size=1)
