@@ -110,11 +110,13 @@ $(BENCH_VENV)/.installed: benchmarks/requirements-bench.txt
 	@echo "$(BENCH_VENV): $$(du -sh $(BENCH_VENV) | cut -f1) (flashrank, infinity-emb, torch CPU)"
 	@touch $@
 
-# Set up a venv with every extra and run lint, types and the whole test suite. Tests that need
-# ../shared/data (BEIR) skip, each saying why, when it is absent; so does the gate.
+# Set up a venv with every extra and run lint, types, the layer contracts (docs/architecture.md)
+# and the whole test suite. Tests that need ../shared/data (BEIR) skip, each saying why, when it
+# is absent; so does the gate.
 test: $(VENV)/.installed
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m tests.hardening.audit
 	$(BIN)/pytest -q
 	$(MAKE) --no-print-directory gate
@@ -127,7 +129,7 @@ test: $(VENV)/.installed
 ifneq ($(wildcard $(DATA_DIR)/beir/scifact/corpus.jsonl),)
 gate: EXPORT_VENV = $(VENV)
 gate: $(VENV)/.installed $(MODEL_DIR)/model.json
-	RERANK_BACKEND=onnxruntime $(BIN)/reranker eval run "$(DATA_DIR)/beir/scifact" --split test --model $(MODEL_DIR) \
+	RERANK_RUNTIME=onnxruntime $(BIN)/reranker eval run "$(DATA_DIR)/beir/scifact" --split test --model $(MODEL_DIR) \
 		--gate eval/gates.toml --out $(GATE_OUT) --cache-dir .cache/eval --restart
 else
 gate:
@@ -143,6 +145,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # --- Deployment packages (infra/README.md) ------------------------------------------------------
 # The Lambda zip for infra/template-zip.yaml (python3.12, SnapStart): build/lambda/reranker-lambda.zip.

@@ -57,13 +57,12 @@ print(json.dumps({"import": _t1 - _t0, "load": _t2 - _t1, "first": _t3 - _t2,
 CHILD_CODE = {
     "scorer": """
 from pathlib import Path
-from reranker.config import Settings
 from reranker.model_store.local import LocalModelStore
 from reranker.scoring.loader import load_scorer
-from reranker.scoring.types import ScoreOptions
+from reranker.scoring.types import RuntimeOptions, ScoreOptions
 _t1 = time.perf_counter()
 local = LocalModelStore().fetch(args["folder"], label="bench")
-scorer = load_scorer(local.folder, local.manifest, Settings(variant=args["variant"]))
+scorer = load_scorer(local.folder, local.manifest, RuntimeOptions(precision=args["variant"]))
 _t2 = time.perf_counter()
 scorer.score(args["query"], args["documents"], ScoreOptions())
 """,
@@ -214,7 +213,7 @@ def run(args: argparse.Namespace) -> None:
             else:
                 env = lambda_env(name, folder) if contender == "lambda" else {}
                 figures = run_child(
-                    contender, {**base, "variant": variant}, {**env, "RERANK_VARIANT": variant}
+                    contender, {**base, "variant": variant}, {**env, "RERANK_PRECISION": variant}
                 )
             results[(contender, variant)].append(figures)
     rows = []

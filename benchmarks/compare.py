@@ -58,7 +58,7 @@ class Contender:
     """One row of the tables: a contender (contenders.py name or `api`), a model variant, settings.
 
     `env` adds RERANK_* settings for ours (`api`, `scorer`), so another variant or backend of our
-    scorer is one more entry, e.g. Contender("api", "int8", {"RERANK_BACKEND": "openvino"}, "openvino").
+    scorer is one more entry, e.g. Contender("api", "int8", {"RERANK_RUNTIME": "openvino"}, "openvino").
     """
 
     name: str
@@ -71,8 +71,8 @@ class Contender:
         return " ".join(part for part in (self.name, self.variant, self.tag) if part)
 
 
-ONNXRUNTIME = {"RERANK_BACKEND": "onnxruntime"}
-OPENVINO = {"RERANK_BACKEND": "openvino"}
+ONNXRUNTIME = {"RERANK_RUNTIME": "onnxruntime"}
+OPENVINO = {"RERANK_RUNTIME": "openvino"}
 DEFAULT_CONTENDERS = (
     Contender("api", "int8", OPENVINO, "openvino"),
     Contender("api", "bf16", OPENVINO, "openvino"),
@@ -100,7 +100,7 @@ def parse_contenders(text: str) -> list[Contender]:
                 raise argparse.ArgumentTypeError(
                     f"{item}@{backend}: only api and scorer take @onnxruntime|@openvino"
                 )
-            chosen.append(Contender(name, variant or "int8", {"RERANK_BACKEND": backend}, backend))
+            chosen.append(Contender(name, variant or "int8", {"RERANK_RUNTIME": backend}, backend))
             continue
         if name not in KNOWN:
             raise argparse.ArgumentTypeError(f"unknown contender {name!r}; choose from {sorted(KNOWN)}")
@@ -336,7 +336,7 @@ def cold_start_once(
     """Return spawn -> ready, ready -> first answer (1 query, 1 long document), total, peak RSS."""
     if contender.name == "api":  # ours as a Lambda starts: import reranker.handler, one event
         name = json.loads((model / "model.json").read_text())["name"]
-        env = {**lambda_env(name, model), "RERANK_VARIANT": contender.variant, **contender.env}
+        env = {**lambda_env(name, model), "RERANK_PRECISION": contender.variant, **contender.env}
         child_args = {"event": lambda_event(name, QUERY, [document])}
         figures = run_child("lambda", child_args, env)
         ready = figures["total"] - figures["first"]

@@ -38,12 +38,13 @@ NAIVE_BATCH = 32
 def _scorer(folder: Path, variant: str, threads: int, **_: Any) -> Score:
     from reranker.config import Settings
     from reranker.model_store.local import LocalModelStore
+    from reranker.registry import runtime_options
     from reranker.scoring.loader import load_scorer
     from reranker.scoring.types import ScoreOptions
 
     local = LocalModelStore().fetch(str(folder), label=folder.name)
-    settings = Settings(variant=variant, threads=threads)
-    scorer = load_scorer(local.folder, local.manifest, settings)
+    settings = Settings(precision=variant, threads=threads)
+    scorer = load_scorer(local.folder, local.manifest, runtime_options(settings))
     options = ScoreOptions()
 
     def score(query: str, documents: Sequence[str]) -> Sequence[float]:

@@ -11,7 +11,7 @@ turns request by request, so every load level compares them in one run.
 Contenders (`--contenders`): `spin` = our scorer on onnxruntime with spinning threads (the
 default), `nospin` = RERANK_SPIN_THREADS=false, `one` = one intra-op thread, `st` =
 sentence-transformers fp32; any
-`name=RERANK_X=v;RERANK_Y=w` adds our scorer with those settings (e.g. `ov=RERANK_BACKEND=openvino`).
+`name=RERANK_X=v;RERANK_Y=w` adds our scorer with those settings (e.g. `ov=RERANK_RUNTIME=openvino`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from common import (
 from procs import Worker
 from throughput import interleave
 
-ONNXRUNTIME = {"RERANK_BACKEND": "onnxruntime"}
+ONNXRUNTIME = {"RERANK_RUNTIME": "onnxruntime"}
 BUILT_IN = {
     "spin": ONNXRUNTIME,
     "nospin": {**ONNXRUNTIME, "RERANK_SPIN_THREADS": "false"},

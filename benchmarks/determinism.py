@@ -25,8 +25,10 @@ from pathlib import Path
 import numpy as np
 from common import DEFAULT_CACHE, QUERY, make_documents, median, model_setup, print_header, print_table
 
-from reranker.config import Settings, Variant
+from reranker.choices import Precision
+from reranker.config import Settings
 from reranker.model_store.local import LocalModelStore
+from reranker.registry import runtime_options
 from reranker.scoring.loader import load_scorer
 from reranker.scoring.types import ScoreOptions, Scorer
 
@@ -34,16 +36,16 @@ TARGETS = 10
 COLUMNS = ("model", "variant", "mode", "spread", "moved", "pairs/s short", "pairs/s long", "cost")
 
 
-def load(folder: Path, variant: Variant, mode: str, threads: int, cache: int = 20_000) -> Scorer:
+def load(folder: Path, variant: Precision, mode: str, threads: int, cache: int = 20_000) -> Scorer:
     """Return a fresh scorer (an empty embedding cache of `cache` rows) in the given batching mode."""
     local = LocalModelStore().fetch(str(folder), label=folder.name)
     settings = Settings(
-        variant=variant,
+        precision=variant,
         deterministic=mode == "rows",
         threads=threads,
         embedding_cache_size=cache,
     )
-    return load_scorer(local.folder, local.manifest, settings)
+    return load_scorer(local.folder, local.manifest, runtime_options(settings))
 
 
 def varied_documents(count: int, seed: int) -> list[str]:
@@ -56,7 +58,7 @@ def scores(scorer: Scorer, documents: Sequence[str]) -> np.ndarray:
     return scorer.score(QUERY, documents, ScoreOptions(raw_scores=True)).scores
 
 
-def spread(folder: Path, variant: Variant, mode: str, threads: int) -> tuple[float, int]:
+def spread(folder: Path, variant: Precision, mode: str, threads: int) -> tuple[float, int]:
     """Return (largest score spread of one target document, rank positions moved by history)."""
     documents = varied_documents(100, seed=0)
     scorer = load(folder, variant, mode, threads)
@@ -100,7 +102,7 @@ def run(args: argparse.Namespace) -> None:
     for kind in args.models:
         folder, _ = model_setup(kind, 512 if kind == "ce" else 256, args.cache)
         workloads = {"short": make_documents(100, 40, seed=3), "long": make_documents(100, 200, seed=4)}
-        variants: tuple[Variant, ...] = ("int8", "fp32")
+        variants: tuple[Precision, ...] = ("int8", "fp32")
         for variant in variants:
             # No embedding cache here: repeats would time the cache, not the model.
             scorers = {

@@ -44,14 +44,16 @@ from tests.fixtures.model_cache import (
 from tests.integration.test_families import qwen_cases, reference_encoder, reference_qwen
 from tests.integration.test_reference_parity import cases
 
-from reranker.config import Settings, Truncate, Variant
+from reranker.choices import Precision, Truncate
+from reranker.config import Settings
 from reranker.export.families import QWEN3_RERANKER_INSTRUCTION
 from reranker.export.parity import spearman
 from reranker.model_store.local import LocalModelStore
+from reranker.registry import runtime_options
 from reranker.scoring.loader import load_scorer
 from reranker.scoring.types import ScoreOptions, Scorer
 
-VARIANTS: tuple[Variant, ...] = ("fp32", "int8")
+VARIANTS: tuple[Precision, ...] = ("fp32", "int8")
 COLUMNS = (
     "model",
     "family",
@@ -75,12 +77,14 @@ def folders(cache: Path) -> dict[str, tuple[Path, Path]]:
     return result
 
 
-def load(folder: Path, variant: Variant, threads: int) -> Scorer:
+def load(folder: Path, variant: Precision, threads: int) -> Scorer:
     local = LocalModelStore().fetch(str(folder), label=folder.name)
-    return load_scorer(local.folder, local.manifest, Settings(variant=variant, threads=threads))
+    return load_scorer(
+        local.folder, local.manifest, runtime_options(Settings(precision=variant, threads=threads))
+    )
 
 
-def parity(scorers: Mapping[Variant, Scorer], checkpoint: Path) -> tuple[float, float]:
+def parity(scorers: Mapping[Precision, Scorer], checkpoint: Path) -> tuple[float, float]:
     """Return (fp32 max |diff|, int8 Spearman) of the served raw scores against the reference."""
     prompted = scorers["fp32"].manifest.prompt is not None
     diffs: list[float] = []

@@ -28,10 +28,10 @@ METRICS = ["ndcg@10", "mrr@10"]
 
 
 GRAPHS = {
-    "fp32": {"RERANK_BACKEND": "onnxruntime", "RERANK_VARIANT": "fp32"},
-    "int8 dynamic": {"RERANK_BACKEND": "onnxruntime", "RERANK_VARIANT": "int8"},
-    "int8 static": {"RERANK_BACKEND": "openvino", "RERANK_VARIANT": "int8"},
-    "bf16": {"RERANK_BACKEND": "openvino", "RERANK_VARIANT": "bf16"},
+    "fp32": {"RERANK_RUNTIME": "onnxruntime", "RERANK_PRECISION": "fp32"},
+    "int8 dynamic": {"RERANK_RUNTIME": "onnxruntime", "RERANK_PRECISION": "int8"},
+    "int8 static": {"RERANK_RUNTIME": "openvino", "RERANK_PRECISION": "int8"},
+    "bf16": {"RERANK_RUNTIME": "openvino", "RERANK_PRECISION": "bf16"},
 }
 
 

@@ -114,7 +114,7 @@ class ApiServer:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._log: IO[str] = tempfile.TemporaryFile("w+")
-        settings = {"RERANK_VARIANT": variant, "RERANK_API_KEYS": API_KEY, "RERANK_LOG_LEVEL": "WARNING"}
+        settings = {"RERANK_PRECISION": variant, "RERANK_API_KEYS": API_KEY, "RERANK_LOG_LEVEL": "WARNING"}
         self.started = time.perf_counter()
         self._process = subprocess.Popen(
             [sys.executable, "-m", "reranker.cli", "serve", "--model", str(folder), "--port", str(self.port)],

@@ -301,7 +301,7 @@ def smoke_zip(failures: Failures, model: Path, zip_path: Path) -> dict[str, floa
             "RERANK_S3_ENDPOINT_URL": endpoint,
             "RERANK_S3_REGION": "us-east-1",
             "RERANK_CACHE_DIR": "/tmp/reranker-models",
-            "RERANK_PROVIDERS": "cpu",
+            "RERANK_DEVICE": "cpu",
         }
         try:
             with RuntimeApi() as api:

@@ -13,10 +13,11 @@ import pytest
 
 from reranker.config import Settings
 from reranker.errors import InvalidRequest, ModelNotFound, RerankError
-from reranker.model_store.manifest import FileEntry, Manifest
+from reranker.manifest import FileEntry, Manifest
 from reranker.registry import ModelRegistry
-from reranker.scoring.types import ScoreOptions, Scorer, ScoreResult
-from reranker.service import RerankService, document_text
+from reranker.request import document_text
+from reranker.scoring.types import RuntimeOptions, ScoreOptions, Scorer, ScoreResult
+from reranker.service import RerankService
 from reranker.types import RerankRequest
 
 MANIFEST = Manifest(
@@ -54,11 +55,11 @@ def make_service(scorer: TableScorer, **overrides: object) -> RerankService:
         **overrides,  # type: ignore[arg-type]
     )
 
-    def loader(folder: Path, manifest: Manifest, _: Settings) -> Scorer:
+    def loader(folder: Path, manifest: Manifest, _: RuntimeOptions) -> Scorer:
         return scorer
 
     class Store:
-        def fetch(self, uri: str, *, label: str) -> object:
+        def fetch(self, uri: str, *, label: str, files: object = None) -> object:
             from reranker.model_store.base import LocalModel
 
             return LocalModel(folder=Path(uri), manifest=MANIFEST)

@@ -44,18 +44,9 @@ def _serve(args: argparse.Namespace) -> int:
     from reranker.api.app import create_app
     from reranker.api.server import build_server
     from reranker.config import Settings
-    from reranker.model_store.local import LocalModelStore
+    from reranker.registry import folder_settings
 
-    overrides: dict[str, object] = {}
-    if args.model:
-        models: dict[str, str] = {}
-        aliases: dict[str, str] = {}
-        for folder in args.model:
-            manifest = LocalModelStore().fetch(str(folder), label=folder.name).manifest
-            models[manifest.name] = str(folder.resolve())
-            aliases.update({alias: manifest.name for alias in manifest.aliases})
-        overrides = {"models": models, "aliases": aliases, "default_model": next(iter(models))}
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings = folder_settings(args.model) if args.model else Settings()
     app = create_app(settings)
     _log_through_reranker("uvicorn", "asyncio", "botocore", "boto3")
     logger.info(
@@ -152,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the API over HTTP (uvicorn)",
         description="Serve the API. Limits, timeouts and models come from RERANK_* settings "
         "(see the README); connection limits: RERANK_MAX_CONNECTIONS, RERANK_HEADER_TIMEOUT_SECONDS, "
-        "RERANK_BODY_TIMEOUT_SECONDS, RERANK_KEEP_ALIVE_SECONDS, RERANK_MAX_HEADER_BYTES, RERANK_BACKLOG.",
+        "RERANK_BODY_TIMEOUT_SECONDS, RERANK_KEEP_ALIVE_SECONDS, RERANK_MAX_HEADER_BYTES.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")

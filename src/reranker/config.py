@@ -2,22 +2,39 @@
 
 Nothing reads the environment at import: callers go through `get_settings()`, which tests
 override by passing their own `Settings` to `create_app`.
+
+Renamed settings are still read under their old name, with a warning naming the new one
+(`RENAMED`); settings with one right answer are still honoured when set, with a warning, and
+are no longer documented (`RETIRED`).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
-Truncate = Literal["none", "start", "end"]
-Variant = Literal["fp32", "int8", "bf16"]
-Providers = Literal["auto", "cpu", "cuda"]
-Backend = Literal["auto", "onnxruntime", "openvino"]
+from reranker.choices import Device, Precision, RuntimeChoice, Truncate
+
+logger = logging.getLogger(__name__)
+
+# Old name -> new name (fields; the variables are RERANK_ + the name, upper case). One word per
+# idea: precision (was variant), device (was providers), runtime (was backend).
+RENAMED = {"variant": "precision", "providers": "device", "backend": "runtime"}
+# Settings with one right answer: honoured when set, with this warning, and no longer documented.
+RETIRED = {
+    "backlog": "the listen backlog has one right answer here (2048, the default)",
+    "spin_threads": "spinning threads measured 0-4 % faster on idle cores and 1.36-1.52x slower "
+    "beside busy processes (docs/benchmarks.md); the default (false) is the right answer",
+}
+# Batching knobs that do nothing while every row runs alone (RERANK_DETERMINISTIC=true).
+BATCH_KNOBS = ("batch_token_budget", "max_batch_size")
 
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$")
 
@@ -45,7 +62,7 @@ class Settings(BaseSettings):
     aliases: dict[str, str] = Field(default_factory=dict)
     # The model warmed at Lambda init and at `reranker serve` start.
     default_model: str | None = None
-    variant: Variant = "int8"
+    precision: Precision = "int8"
     cache_dir: Path = Path("/tmp/reranker-models")
 
     # S3 model store: an endpoint override (MinIO, LocalStack, tests), tries per object with
@@ -82,11 +99,11 @@ class Settings(BaseSettings):
     # processes (benchmarks/contention.py, docs/benchmarks.md): shared hosts and Lambda's
     # fractional vCPUs are the common case.
     spin_threads: bool = False
-    providers: Providers = "auto"
-    # Which runtime runs the graph (scoring/graphs.py): "auto" is OpenVINO when its package is
-    # installed, no CUDA provider is in use and the model has the variant's graph; else onnxruntime.
+    device: Device = "auto"
+    # Which runtime runs the graph (scoring/graph_choice.py): "auto" is OpenVINO when its package is
+    # installed, no CUDA provider is in use and the model has the precision's graph; else onnxruntime.
     # bf16 runs on OpenVINO only; int8 there is the static int8 IR, onnxruntime's is dynamic int8.
-    backend: Backend = "auto"
+    runtime: RuntimeChoice = "auto"
     # True: every row runs alone (no padding, nothing shared with other rows), so a document's
     # score never depends on what else is in the request or what came before; dynamic int8
     # quantises each batch as one tensor, so batching moves its scores (benchmarks/determinism.py).
@@ -140,6 +157,61 @@ class Settings(BaseSettings):
     metrics: Literal["key", "open", "off"] = "key"
     metrics_namespace: str = Field("Reranker", min_length=1, max_length=255)
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Read the environment under the renamed settings' old names too (see `_renamed`)."""
+        return init_settings, env_settings, _OldNames(settings_cls), dotenv_settings, file_secret_settings
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        """Take a renamed setting under its old name, warning; the new name wins when both are set."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for old, new in RENAMED.items():
+            if old not in data:
+                continue
+            value = data.pop(old)
+            old_env, new_env = f"RERANK_{old.upper()}", f"RERANK_{new.upper()}"
+            if new in data:
+                logger.warning(
+                    f"{old_env} is deprecated and ignored: {new_env} is set too",
+                    extra={"setting": old_env, "use": new_env},
+                )
+            else:
+                data[new] = value
+                logger.warning(
+                    f"{old_env} is deprecated: set {new_env} instead",
+                    extra={"setting": old_env, "use": new_env},
+                )
+        for name, why in RETIRED.items():
+            if name in data:
+                variable = f"RERANK_{name.upper()}"
+                logger.warning(
+                    f"{variable} is deprecated and will be removed: {why}", extra={"setting": variable}
+                )
+        return data
+
+    @model_validator(mode="after")
+    def _inert_knobs(self) -> Settings:
+        """Warn about batching knobs set while they do nothing (every row runs alone)."""
+        if self.deterministic:
+            for name in sorted(set(BATCH_KNOBS) & self.model_fields_set):
+                variable = f"RERANK_{name.upper()}"
+                logger.warning(
+                    f"{variable} does nothing while RERANK_DETERMINISTIC is true (every row runs alone)",
+                    extra={"setting": variable},
+                )
+        return self
+
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod
     def _csv_list(cls, value: object) -> object:
@@ -156,7 +228,7 @@ class Settings(BaseSettings):
     @field_validator("models")
     @classmethod
     def _valid_uris(cls, value: dict[str, str]) -> dict[str, str]:
-        from reranker.model_store.s3uri import check_model_uri
+        from reranker.s3uri import check_model_uri
 
         for name, uri in value.items():
             try:
@@ -178,6 +250,21 @@ class Settings(BaseSettings):
         }:
             raise ValueError(f"RERANK_DEFAULT_MODEL {self.default_model!r} is not a served model or alias")
         return self
+
+
+class _OldNames(PydanticBaseSettingsSource):
+    """The renamed settings' old variables (RERANK_VARIANT, ...), under their old field names."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        environment = {name.upper(): value for name, value in os.environ.items()}
+        return {
+            old: environment[f"RERANK_{old.upper()}"]
+            for old in RENAMED
+            if f"RERANK_{old.upper()}" in environment
+        }
 
 
 @lru_cache(maxsize=1)

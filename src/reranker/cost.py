@@ -17,7 +17,7 @@ import math
 from collections.abc import Sequence
 
 from reranker.config import Settings
-from reranker.service import check_chunked_characters, chunk_options, document_payload
+from reranker.request import check_chunked_characters, chunk_options, document_payload
 from reranker.types import DocumentObject, RerankRequest
 
 CHARS_PER_TOKEN = 4

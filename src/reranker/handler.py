@@ -23,12 +23,12 @@ _STARTED = time.perf_counter()  # the imports below are the "import" part of the
 from mangum import Mangum  # noqa: E402
 
 from reranker.api.app import create_app  # noqa: E402
+from reranker.coldstart import import_seconds, record_import_seconds, since  # noqa: E402
 from reranker.config import get_settings  # noqa: E402
 from reranker.errors import ModelUnavailable  # noqa: E402
 from reranker.metrics.emf import LambdaHandler, cold_start_lines, model_loads, with_emf  # noqa: E402
 from reranker.model_store.s3 import S3ModelStore  # noqa: E402
 from reranker.model_store.s3client import build_s3_client  # noqa: E402
-from reranker.model_store.timing import import_seconds, record_import_seconds, since  # noqa: E402
 from reranker.registry import ModelRegistry  # noqa: E402
 
 if TYPE_CHECKING:

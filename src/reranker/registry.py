@@ -15,23 +15,24 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from reranker.coldstart import ColdStart, since
 from reranker.config import Settings
-from reranker.errors import ModelNotFound, ModelUnavailable, RerankError
-from reranker.model_store.base import ModelStore
+from reranker.errors import ConfigurationError, ModelNotFound, ModelUnavailable, RerankError
+from reranker.manifest import FileEntry, Manifest
+from reranker.model_store.base import FileSelector, ModelStore
 from reranker.model_store.local import LocalModelStore
-from reranker.model_store.manifest import Manifest
 from reranker.model_store.s3 import S3ModelStore
-from reranker.model_store.timing import ColdStart, since
+from reranker.scoring.graph_choice import choose_graph, serving_files
 from reranker.scoring.loader import load_scorer
-from reranker.scoring.types import Scorer
+from reranker.scoring.types import RuntimeOptions, Scorer
 
 logger = logging.getLogger(__name__)
 
-ScorerLoader = Callable[[Path, Manifest, Settings], Scorer]
+ScorerLoader = Callable[[Path, Manifest, RuntimeOptions], Scorer]
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,54 @@ class ServedModel:
     cold_start: ColdStart | None = None
 
 
+def runtime_options(settings: Settings) -> RuntimeOptions:
+    """Return the settings the scoring engine reads, as its own small frozen object."""
+    return RuntimeOptions(
+        precision=settings.precision,
+        runtime=settings.runtime,
+        device=settings.device,
+        threads=settings.threads,
+        spin_threads=settings.spin_threads,
+        deterministic=settings.deterministic,
+        batch_token_budget=settings.batch_token_budget,
+        max_batch_size=settings.max_batch_size,
+        max_query_tokens=settings.max_query_tokens,
+        embedding_cache_size=settings.embedding_cache_size,
+    )
+
+
+def graph_files(options: RuntimeOptions) -> FileSelector:
+    """Return the selection a store fetches for serving: the files of the graph `choose_graph` picks.
+
+    So an unservable setting (bf16 on onnxruntime, no static int8 IR) fails before a download,
+    and the loader later opens the same graph.
+    """
+
+    def select(manifest: Manifest) -> dict[str, FileEntry]:
+        try:
+            choice = choose_graph(manifest, options)
+        except ConfigurationError as exc:
+            raise ModelUnavailable(f"model {manifest.name!r} cannot be served: {exc.message}") from exc
+        return serving_files(manifest, choice)
+
+    return select
+
+
+def folder_settings(folders: Sequence[Path]) -> Settings:
+    """Return the settings that serve model folders: each under its manifest's name and aliases,
+    the first as the default model; every other setting from the environment as usual.
+
+    What `reranker serve --model` and an in-process eval of a model folder both serve.
+    """
+    models: dict[str, str] = {}
+    aliases: dict[str, str] = {}
+    for folder in folders:
+        manifest = LocalModelStore().fetch(str(folder), label=folder.name).manifest
+        models[manifest.name] = str(folder.resolve())
+        aliases.update(dict.fromkeys(manifest.aliases, manifest.name))
+    return Settings(models=models, aliases=aliases, default_model=next(iter(models)))
+
+
 def uri_scheme(uri: str) -> str:
     return uri.split("://", 1)[0] if "://" in uri else "file"
 
@@ -63,9 +112,11 @@ class ModelRegistry:
         loader: ScorerLoader = load_scorer,
     ) -> None:
         self._settings = settings
+        self._options = runtime_options(settings)
+        self._files = graph_files(self._options)
         # Stores by URI scheme; the S3 store builds its boto3 client only on its first fetch.
         self._stores: Mapping[str, ModelStore] = {
-            "file": LocalModelStore(settings),
+            "file": LocalModelStore(),
             "s3": S3ModelStore(settings),
             **(stores or {}),
         }
@@ -203,9 +254,9 @@ class ModelRegistry:
             raise ModelUnavailable(f"model {name!r} has a URI scheme this deployment cannot read")
         started = time.perf_counter()
         try:
-            local = store.fetch(uri, label=name)
+            local = store.fetch(uri, label=name, files=self._files)
             fetched = time.perf_counter()
-            scorer = self._loader(local.folder, local.manifest, self._settings)
+            scorer = self._loader(local.folder, local.manifest, self._options)
         except ModelUnavailable:
             raise
         except RerankError as exc:

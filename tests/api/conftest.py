@@ -24,7 +24,7 @@ def api_settings(tiny_cross_encoder_dir: Path, default_model_dir: Path) -> Setti
         aliases={"default": "all-minilm-l6-v2", "deployment-42": "tiny-ce"},
         default_model="default",
         api_keys=[SecretStr(API_KEY), SecretStr("second-key")],
-        variant="fp32",
+        precision="fp32",
     )
 
 

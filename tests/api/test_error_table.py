@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import reranker.api
-from reranker.api import errors as renderer
+from reranker.api import error_renderer as renderer
 from reranker.errors import RerankError
 from tests.api.conftest import AUTH
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reranker.model_store.manifest import MANIFEST_NAME, sha256_file
+from reranker.manifest import MANIFEST_NAME, sha256_file
 from tests.fixtures.uvicorn_server import serve_process
 
 KEY = "ready-test-key"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from reranker.scoring.graphs import probe_openvino
+from reranker.scoring.graph_choice import probe_openvino
 from tests.api.conftest import AUTH
 
 QUERY = "How do I deploy a model behind an API?"
@@ -179,7 +179,7 @@ def test_models_lists_models_and_aliases(client: TestClient) -> None:
     assert cards["tiny-ce"]["aliases"] == ["deployment-42"]
     assert cards["all-minilm-l6-v2"]["loaded"] is True
     assert cards["all-minilm-l6-v2"]["kind"] == "bi-encoder"
-    # RERANK_BACKEND=auto serves fp32 on OpenVINO where it is installed (the [dev] extra has it).
+    # RERANK_RUNTIME=auto serves fp32 on OpenVINO where it is installed (the [dev] extra has it).
     expected = "OpenVINO CPU" if probe_openvino().installed else "CPUExecutionProvider"
     assert (cards["all-minilm-l6-v2"]["provider"], cards["all-minilm-l6-v2"]["variant"]) == (expected, "fp32")
 

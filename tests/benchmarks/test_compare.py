@@ -44,9 +44,9 @@ def test_contenders_parse_with_default_variants_and_unknown_names_are_refused(co
 
 
 def test_a_variant_or_backend_of_ours_is_one_entry_with_its_own_label(compare: ModuleType) -> None:
-    entry = compare.Contender("api", "int8", {"RERANK_BACKEND": "openvino"}, "openvino")
+    entry = compare.Contender("api", "int8", {"RERANK_RUNTIME": "openvino"}, "openvino")
     assert entry.label == "api int8 openvino"
-    assert entry.env == {"RERANK_BACKEND": "openvino"}
+    assert entry.env == {"RERANK_RUNTIME": "openvino"}
 
 
 def test_ratio_table_gives_pairs_per_second_and_the_ratio_to_st(compare: ModuleType) -> None:

@@ -27,7 +27,7 @@ from reranker.export import parity  # noqa: E402
 from reranker.export.checkpoint import detect_kind  # noqa: E402
 from reranker.export.errors import ExportError  # noqa: E402
 from reranker.export.exporter import export_model  # noqa: E402
-from reranker.model_store.manifest import MANIFEST_NAME, Manifest, parse_manifest, sha256_file  # noqa: E402
+from reranker.manifest import MANIFEST_NAME, Manifest, parse_manifest, sha256_file  # noqa: E402
 from tests.fixtures.checkpoints import (  # noqa: E402
     build_tiny_roberta_cross_encoder,
     default_checkpoint_dir,

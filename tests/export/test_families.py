@@ -10,7 +10,7 @@ import pytest
 from reranker.export.errors import ExportError
 from reranker.export.exporter import export_model
 from reranker.export.families import FAMILIES, family_of
-from reranker.model_store.manifest import Manifest, PromptTemplate
+from reranker.manifest import Manifest, PromptTemplate
 from tests.fixtures.model_cache import family_export
 
 SUPPORTED = [

@@ -48,7 +48,7 @@ def hardened_settings(
         default_model="default",
         api_keys=[SecretStr(API_KEY), SecretStr(SECOND_KEY)],
         user_hash_salt=SecretStr(SALT),
-        variant="fp32",
+        precision="fp32",
         cache_dir=tmp_path_factory.mktemp("hardening-cache"),
         s3_endpoint_url=DEAD_ENDPOINT,
         s3_region="us-east-1",

@@ -28,7 +28,7 @@ from fastapi.testclient import TestClient
 from reranker.api.app import create_app
 from reranker.config import Settings, get_settings
 from reranker.logs import configure_logging
-from reranker.model_store.manifest import MANIFEST_NAME, parse_manifest
+from reranker.manifest import MANIFEST_NAME, parse_manifest
 from reranker.model_store.publish import publish_model
 from tests.events.test_handler import context, make_event
 from tests.fixtures.moto_server import DUMMY_AWS_ENV, free_port, s3_client

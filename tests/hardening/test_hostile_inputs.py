@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from reranker.api.app import create_app
 from reranker.config import Settings
-from reranker.model_store.base import LocalModel
+from reranker.model_store.base import FileSelector, LocalModel
 from reranker.model_store.local import LocalModelStore
 from reranker.registry import ModelRegistry
 from tests.hardening.conftest import (
@@ -134,9 +134,9 @@ class RecordingStore:
         self.inner = inner
         self.fetched: list[str] = []
 
-    def fetch(self, uri: str, *, label: str) -> LocalModel:
+    def fetch(self, uri: str, *, label: str, files: FileSelector | None = None) -> LocalModel:
         self.fetched.append(uri)
-        result: LocalModel = self.inner.fetch(uri, label=label)
+        result: LocalModel = self.inner.fetch(uri, label=label, files=files)
         return result
 
 

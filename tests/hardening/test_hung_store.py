@@ -68,7 +68,7 @@ def settings_with(endpoint: str, local: Path, tmp_path: Path, **overrides: objec
     settings = Settings(
         models={"local": str(local), "remote": "s3://hung-bucket/models/remote/1"},
         api_keys=[SecretStr(API_KEY)],
-        variant="fp32",
+        precision="fp32",
         cache_dir=tmp_path / "cache",
         s3_endpoint_url=endpoint,
         s3_region="us-east-1",

@@ -27,6 +27,7 @@ from reranker.config import Settings
 from reranker.cost import estimate_tokens
 from reranker.errors import DeadlineExceeded, InvalidRequest
 from reranker.model_store.local import LocalModelStore
+from reranker.registry import runtime_options
 from reranker.scoring.loader import load_scorer
 from reranker.scoring.tokenize import TextEncoder, load_tokenizer
 from reranker.types import RerankRequest
@@ -161,9 +162,9 @@ def test_past_its_deadline_a_request_is_503_and_its_batches_stop(hardened_settin
 
 
 def test_the_model_stops_between_batches_once_the_check_raises(default_model_dir: Path) -> None:
-    settings = Settings(variant="fp32", batch_token_budget=256, max_batch_size=4)
+    settings = Settings(precision="fp32", batch_token_budget=256, max_batch_size=4)
     local = LocalModelStore().fetch(str(default_model_dir), label="minilm")
-    scorer: Any = load_scorer(local.folder, local.manifest, settings)
+    scorer: Any = load_scorer(local.folder, local.manifest, runtime_options(settings))
     rows = scorer._encoder.encode_documents(["a document of a few words"] * 40, "end", None)
     checks = 0
 

@@ -70,8 +70,8 @@ def served(
         "RERANK_MODELS": json.dumps({"tiny-ce": str(tiny_cross_encoder_dir)}),
         "RERANK_ALIASES": json.dumps({"prod": "tiny-ce"}),
         "RERANK_DEFAULT_MODEL": "prod",
-        "RERANK_VARIANT": "fp32",
-        "RERANK_PROVIDERS": "cpu",
+        "RERANK_PRECISION": "fp32",
+        "RERANK_DEVICE": "cpu",
         "RERANK_API_KEYS_SECRET_ID": arn,
         "RERANK_CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
     }
@@ -85,8 +85,8 @@ def in_process(tiny_cross_encoder_dir: Path) -> TestClient:
         models={"tiny-ce": str(tiny_cross_encoder_dir)},
         aliases={"prod": "tiny-ce"},
         default_model="prod",
-        variant="fp32",
-        providers="cpu",
+        precision="fp32",
+        device="cpu",
         api_keys=[SecretStr(KEY)],
     )
     return TestClient(create_app(settings))

@@ -119,7 +119,7 @@ def test_environment_is_real_settings_that_load(variant: str, monkeypatch: pytes
     settings = Settings()
     assert settings.default_model == "prod" and settings.aliases == {"prod": "ms-marco-minilm-l6"}
     expected = {"base": ("cpu", "int8"), "gpu": ("cuda", "fp32")}[variant]
-    assert (settings.providers, settings.variant) == expected
+    assert (settings.device, settings.precision) == expected
     resources = container(rendered(variant))["resources"]
     assert settings.threads == int(resources["requests"]["cpu"])
 
@@ -170,7 +170,7 @@ def test_gpu_overlay_stops_when_the_base_env_moves(tmp_path: Path) -> None:
     shutil.copytree(K8S, copy)
     deployment = copy / "base" / "deployment.yaml"
     text = deployment.read_text()
-    variant = "            - name: RERANK_VARIANT\n              value: int8\n"
+    variant = "            - name: RERANK_PRECISION\n              value: int8\n"
     assert variant in text
     deployment.write_text(
         text.replace(variant, "").replace("          env:\n", "          env:\n" + variant, 1)

@@ -74,7 +74,7 @@ def runtime_env(tiny_cross_encoder_dir: Path, moto_endpoint: str, tmp_path: Path
         "RERANK_MODELS": json.dumps({"tiny-ce": first, "after-restore": later}),
         "RERANK_ALIASES": json.dumps({"prod": "tiny-ce"}),
         "RERANK_DEFAULT_MODEL": "prod",
-        "RERANK_PROVIDERS": "cpu",
+        "RERANK_DEVICE": "cpu",
         "RERANK_API_KEYS": KEY,
         "RERANK_S3_ENDPOINT_URL": moto_endpoint,
         "RERANK_S3_REGION": "us-east-1",

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from reranker.config import Settings
-from reranker.model_store.manifest import MANIFEST_NAME
-from reranker.model_store.s3uri import parse_s3_uri
+from reranker.manifest import MANIFEST_NAME
+from reranker.s3uri import parse_s3_uri
 from tests.infra.cfn import INFRA, REPO, TEMPLATE, Resolver, load_template
 
 PREFIX = str(Settings.model_config.get("env_prefix"))
@@ -134,7 +134,7 @@ def test_every_rerank_variable_is_a_setting_and_loads(
     assert settings.default_model is not None
     assert settings.api_keys_secret_id == environment["RERANK_API_KEYS_SECRET_ID"]
     assert str(settings.cache_dir).startswith("/tmp/")  # Lambda's only writable place
-    assert settings.providers == "cpu"
+    assert settings.device == "cpu"
 
 
 def test_default_deployment_serves_the_published_model_from_the_new_bucket(
@@ -147,7 +147,7 @@ def test_default_deployment_serves_the_published_model_from_the_new_bucket(
     assert settings.models == {"ms-marco-minilm-l6": uri}
     assert settings.aliases == {}
     assert settings.default_model == "ms-marco-minilm-l6"
-    assert settings.variant == "int8"
+    assert settings.precision == "int8"
     assert settings.api_keys_secret_id == SECRET_STANDIN
     # `reranker models publish <folder> <ModelsRoot output>` writes exactly where this reads.
     outputs = resolver.resolve(template["Outputs"])
@@ -166,7 +166,7 @@ def test_existing_bucket_secret_and_alias(template: dict[str, Any], monkeypatch:
     }
     assert settings.aliases == {"prod": "bge-reranker-base", "deployment-7": "bge-reranker-base"}
     assert settings.default_model == "prod"
-    assert settings.variant == "fp32"
+    assert settings.precision == "fp32"
     assert settings.api_keys_secret_id == EXISTING_SECRET
     properties = function["Properties"]
     assert properties["ReservedConcurrentExecutions"] == "20"
@@ -293,7 +293,7 @@ def test_sam_builds_the_image_from_the_lambda_dockerfile(template: dict[str, Any
 
 def test_secret_format_documented_where_operators_look(template: dict[str, Any]) -> None:
     description = template["Resources"]["ApiKeysSecret"]["Properties"]["Description"]
-    from reranker.secrets import parse_keys
+    from reranker.keystore import parse_keys
 
     # The formats the description promises are the ones the loader reads.
     assert parse_keys(json.dumps(["a", "b"])) == ["a", "b"]

@@ -128,4 +128,4 @@ def test_zip_environment_loads_the_same_settings(
         monkeypatch.setenv(name, value)
     settings = Settings()
     # The managed runtime has no image ENV: the template itself must keep the cache in /tmp.
-    assert str(settings.cache_dir).startswith("/tmp/") and settings.providers == "cpu"
+    assert str(settings.cache_dir).startswith("/tmp/") and settings.device == "cpu"

@@ -53,7 +53,7 @@ def server(request: pytest.FixtureRequest, folders: dict[str, Path]) -> Iterator
     backend, variant = request.param
     paths = [*folders.values(), tiny_cross_encoder_export()]
     args = [arg for folder in paths for arg in ("--model", str(folder))]
-    env = {"RERANK_API_KEYS": KEY, "RERANK_VARIANT": variant, "RERANK_BACKEND": backend}
+    env = {"RERANK_API_KEYS": KEY, "RERANK_PRECISION": variant, "RERANK_RUNTIME": backend}
     with serve(args, env) as url:
         yield url, variant
         # The scores compared came from the runtime this server was configured with.

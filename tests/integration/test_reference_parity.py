@@ -4,7 +4,7 @@ Every score here comes from `reranker serve` over HTTP (the path users call), an
 value from sentence-transformers on the PyTorch checkpoint the model was exported from:
 `CrossEncoder.predict` for the BERT and XLM-RoBERTa cross-encoders, `SentenceTransformer.encode` and
 cosine for the default bi-encoder. fp32 must agree within 1e-5, on onnxruntime and on OpenVINO
-(RERANK_BACKEND=openvino); int8 (dynamic on onnxruntime, static on OpenVINO) and OpenVINO's bf16
+(RERANK_RUNTIME=openvino); int8 (dynamic on onnxruntime, static on OpenVINO) and OpenVINO's bf16
 must keep the order (Spearman).
 
 Truncation: sentence-transformers cuts pairs `longest_first`. We cut the query to a fixed budget
@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 
 from reranker.export.parity import spearman
-from reranker.scoring.graphs import probe_openvino
+from reranker.scoring.graph_choice import probe_openvino
 from tests.fixtures.checkpoints import TOY_WORDS, default_checkpoint_dir
 from tests.fixtures.uvicorn_server import assert_served_by, serve
 
@@ -43,7 +43,7 @@ INT8_MIN_SPEARMAN = 0.95
 # OpenVINO over the same 42 pairs (docs/scores.md): static int8 0.9930 / 0.9971 / 0.9903 (held to
 # INT8_MIN_SPEARMAN); bf16, on a CPU with BF16 instructions, 0.9987 / 0.9995 / 0.9998.
 BF16_MIN_SPEARMAN = 0.99
-# The served configurations: (RERANK_BACKEND, RERANK_VARIANT).
+# The served configurations: (RERANK_RUNTIME, RERANK_PRECISION).
 SERVED = [
     pytest.param(("onnxruntime", "fp32"), id="onnxruntime-fp32"),
     pytest.param(("onnxruntime", "int8"), id="onnxruntime-int8"),
@@ -194,7 +194,7 @@ def server(
     backend, variant = request.param
     folders = [default_model_dir, tiny_cross_encoder_dir, tiny_xlmr_cross_encoder_dir]
     args = [arg for folder in folders for arg in ("--model", str(folder))]
-    env = {"RERANK_API_KEYS": KEY, "RERANK_VARIANT": variant, "RERANK_BACKEND": backend}
+    env = {"RERANK_API_KEYS": KEY, "RERANK_PRECISION": variant, "RERANK_RUNTIME": backend}
     with serve(args, env) as url:
         yield url, variant
         # The scores compared came from the runtime this server was configured with.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +13,9 @@ import pytest
 
 from reranker.config import Settings
 from reranker.model_store import cache
+from reranker.model_store.base import FileSelector
 from reranker.model_store.publish import publish_model
+from reranker.registry import graph_files, runtime_options
 from tests.fixtures.moto_server import bucket, moto_client, moto_endpoint
 
 if TYPE_CHECKING:
@@ -46,7 +50,7 @@ def store_settings(cache_dir: Path, endpoint: str, **overrides: object) -> Setti
     installed (test_s3.py checks what each backend fetches).
     """
     values: dict[str, object] = {
-        "backend": "onnxruntime",
+        "runtime": "onnxruntime",
         "cache_dir": cache_dir,
         "s3_endpoint_url": endpoint,
         "s3_region": "us-east-1",
@@ -55,6 +59,20 @@ def store_settings(cache_dir: Path, endpoint: str, **overrides: object) -> Setti
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def copy_model(model_dir: Path, target: Path, **manifest_changes: object) -> Path:
+    """Return a copy of the model folder at `target`, its model.json's top-level fields changed."""
+    shutil.copytree(model_dir, target)
+    manifest = json.loads((target / "model.json").read_text())
+    manifest.update(manifest_changes)
+    (target / "model.json").write_text(json.dumps(manifest))
+    return target
+
+
+def serving(settings: Settings) -> FileSelector:
+    """Return the files the registry asks a store for when serving under `settings`."""
+    return graph_files(runtime_options(settings))
 
 
 @pytest.fixture(autouse=True)

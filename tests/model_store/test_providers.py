@@ -11,7 +11,8 @@ from pathlib import Path
 import onnxruntime as ort
 import pytest
 
-from reranker.config import Providers, Settings
+from reranker.choices import Device
+from reranker.config import Settings
 from reranker.errors import ConfigurationError
 from reranker.scoring import session
 
@@ -30,7 +31,7 @@ CPU_ONLY = ["AzureExecutionProvider", "CPUExecutionProvider"]
     ],
 )
 def test_choose_providers(
-    available: list[str], preference: Providers, chosen: list[str], monkeypatch: pytest.MonkeyPatch
+    available: list[str], preference: Device, chosen: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ort, "get_available_providers", lambda: available)
     assert session.choose_providers(preference) == chosen
@@ -38,17 +39,15 @@ def test_choose_providers(
 
 def test_asking_for_cuda_without_it_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ort, "get_available_providers", lambda: CPU_ONLY)
-    with pytest.raises(
-        ConfigurationError, match="RERANK_PROVIDERS=cuda but onnxruntime has no CUDA provider"
-    ):
+    with pytest.raises(ConfigurationError, match="RERANK_DEVICE=cuda but onnxruntime has no CUDA provider"):
         session.choose_providers("cuda")
 
 
-def test_rerank_providers_cpu_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RERANK_PROVIDERS", "cpu")
-    assert Settings().providers == "cpu"
-    monkeypatch.setenv("RERANK_PROVIDERS", "tpu")
-    with pytest.raises(ValueError, match="providers"):
+def test_rerank_device_cpu_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RERANK_DEVICE", "cpu")
+    assert Settings().device == "cpu"
+    monkeypatch.setenv("RERANK_DEVICE", "tpu")
+    with pytest.raises(ValueError, match="device"):
         Settings()
 
 

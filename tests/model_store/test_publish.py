@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from reranker.errors import ConfigurationError, ModelUnavailable
-from reranker.model_store.manifest import file_entry
+from reranker.manifest import file_entry
 from reranker.model_store.publish import PublishedModel, list_models, publish_model
 from reranker.model_store.s3 import S3ModelStore
 from tests.fixtures.moto_server import s3_client
-from tests.model_store.conftest import ROOT, CallLog, store_settings
+from tests.model_store.conftest import ROOT, CallLog, copy_model, serving, store_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -83,7 +83,7 @@ def test_large_files_go_up_in_parts_and_come_back_whole(
     assert head["ContentLength"] == 11 * MB and head["ETag"].strip('"').endswith("-3")
     # Fetched back through the store, the parts join into the file the manifest describes.
     local = S3ModelStore(store_settings(tmp_path / "cache", moto_endpoint), client=client).fetch(
-        published.uri, label="tiny-ce"
+        published.uri, label="tiny-ce", files=serving(store_settings(tmp_path / "cache", moto_endpoint))
     )
     assert file_entry(local.folder / "assets/extra.bin") == file_entry(folder / "assets/extra.bin")
 
@@ -116,7 +116,11 @@ def test_a_publish_that_dies_half_way_leaves_the_version_invisible(
     assert list_models(f"s3://{bucket}/{ROOT}", reader) == []
     store = S3ModelStore(store_settings(tmp_path / "cache", moto_endpoint), client=reader)
     with pytest.raises(ModelUnavailable, match="not published"):
-        store.fetch(f"s3://{bucket}/{ROOT}/tiny-ce/1", label="tiny-ce")
+        store.fetch(
+            f"s3://{bucket}/{ROOT}/tiny-ce/1",
+            label="tiny-ce",
+            files=serving(store_settings(tmp_path / "cache", moto_endpoint)),
+        )
 
 
 def test_publish_verifies_the_local_files_first(
@@ -134,10 +138,8 @@ def test_list_shows_every_published_version_and_skips_the_rest(
     bucket: str, moto_client: S3Client, model_dir: Path, tmp_path: Path
 ) -> None:
     second = tmp_path / "v2"
-    shutil.copytree(model_dir, second)
+    copy_model(model_dir, second, version="2")
     manifest = json.loads((second / "model.json").read_text())
-    manifest["version"] = "2"
-    (second / "model.json").write_text(json.dumps(manifest))
     root = f"s3://{bucket}/{ROOT}"
     publish_model(model_dir, root, moto_client)
     publish_model(second, root, moto_client)

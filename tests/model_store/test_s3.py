@@ -12,15 +12,16 @@ import pytest
 
 from reranker.config import Settings
 from reranker.errors import ModelUnavailable
+from reranker.manifest import file_entry, parse_manifest
 from reranker.model_store import cache
 from reranker.model_store.base import LocalModel
-from reranker.model_store.manifest import file_entry, parse_manifest
 from reranker.model_store.publish import publish_model
 from reranker.model_store.s3 import S3ModelStore, destination_in
-from reranker.scoring.graphs import probe_openvino
+from reranker.registry import runtime_options
+from reranker.scoring.graph_choice import probe_openvino
 from reranker.scoring.loader import load_scorer
 from tests.fixtures.moto_server import s3_client
-from tests.model_store.conftest import ROOT, CallLog, store_settings
+from tests.model_store.conftest import ROOT, CallLog, copy_model, serving, store_settings
 from tests.model_store.tcp_proxy import CuttableProxy
 
 if TYPE_CHECKING:
@@ -47,8 +48,10 @@ def test_fetch_downloads_the_served_variant_verified_into_the_cache(
 ) -> None:
     client = s3_client(moto_endpoint)
     log = CallLog(client)
-    store = S3ModelStore(store_settings(cache_dir, moto_endpoint, variant="int8"), client=client)
-    local = store.fetch(published_uri, label=LABEL)
+    store = S3ModelStore(store_settings(cache_dir, moto_endpoint, precision="int8"), client=client)
+    local = store.fetch(
+        published_uri, label=LABEL, files=serving(store_settings(cache_dir, moto_endpoint, precision="int8"))
+    )
 
     manifest = parse_manifest((model_dir / "model.json").read_bytes(), origin="test")
     assert local.manifest == manifest
@@ -65,7 +68,14 @@ def test_fetch_downloads_the_served_variant_verified_into_the_cache(
 
     # A warm process asks again: the same folder, no S3 call at all.
     calls = len(log.calls)
-    assert store.fetch(published_uri, label=LABEL) == local
+    assert (
+        store.fetch(
+            published_uri,
+            label=LABEL,
+            files=serving(store_settings(cache_dir, moto_endpoint, precision="int8")),
+        )
+        == local
+    )
     assert len(log.calls) == calls
 
 
@@ -73,9 +83,11 @@ def test_the_fp32_setting_fetches_the_fp32_graph(
     published_uri: str, cache_dir: Path, moto_endpoint: str
 ) -> None:
     store = S3ModelStore(
-        store_settings(cache_dir, moto_endpoint, variant="fp32"), client=s3_client(moto_endpoint)
+        store_settings(cache_dir, moto_endpoint, precision="fp32"), client=s3_client(moto_endpoint)
     )
-    local = store.fetch(published_uri, label=LABEL)
+    local = store.fetch(
+        published_uri, label=LABEL, files=serving(store_settings(cache_dir, moto_endpoint, precision="fp32"))
+    )
     assert local.manifest.variants["fp32"] in {p.name for p in local.folder.iterdir()}
     assert local.manifest.variants["int8"] not in {p.name for p in local.folder.iterdir()}
 
@@ -114,8 +126,8 @@ def test_only_the_chosen_runtimes_graph_is_downloaded(
 ) -> None:
     client = s3_client(moto_endpoint)
     log = CallLog(client)
-    settings = store_settings(cache_dir, moto_endpoint, backend=backend, variant=variant)
-    local = S3ModelStore(settings, client=client).fetch(published_uri, label=LABEL)
+    settings = store_settings(cache_dir, moto_endpoint, runtime=backend, precision=variant)
+    local = S3ModelStore(settings, client=client).fetch(published_uri, label=LABEL, files=serving(settings))
     manifest = local.manifest
     assert manifest.openvino == {"int8": IR_XML}
     every_graph = {*manifest.variants.values(), IR_XML, IR_BIN}
@@ -124,7 +136,7 @@ def test_only_the_chosen_runtimes_graph_is_downloaded(
     assert got == expected
     assert log.count("GetObject") == len(expected)
     # What was fetched is enough to serve: the loader opens the same graph.
-    assert load_scorer(local.folder, manifest, settings).variant == served
+    assert load_scorer(local.folder, manifest, runtime_options(settings)).variant == served
 
 
 def test_an_unservable_backend_setting_fails_before_any_download(
@@ -141,11 +153,11 @@ def test_an_unservable_backend_setting_fails_before_any_download(
     uri = publish_model(old, f"s3://{bucket}/old-{ROOT}", moto_client).uri
     client = s3_client(moto_endpoint)
     log = CallLog(client)
-    settings: Settings = store_settings(cache_dir, moto_endpoint, backend="openvino", variant="int8")
+    settings: Settings = store_settings(cache_dir, moto_endpoint, runtime="openvino", precision="int8")
     with pytest.raises(ModelUnavailable) as raised:
-        S3ModelStore(settings, client=client).fetch(uri, label=LABEL)
+        S3ModelStore(settings, client=client).fetch(uri, label=LABEL, files=serving(settings))
     assert "has no OpenVINO static int8 graph" in raised.value.message
-    assert "RERANK_BACKEND=onnxruntime" in raised.value.message
+    assert "RERANK_RUNTIME=onnxruntime" in raised.value.message
     assert log.count("GetObject") == 1
     assert [p for p in cache_entries(cache_dir) if not p.startswith(".")] == []
 
@@ -165,7 +177,7 @@ def test_many_concurrent_first_requests_cause_one_download(
     def first_request(index: int) -> None:
         start.wait(10)
         try:
-            results.append(stores[index % 2].fetch(published_uri, label=LABEL))
+            results.append(stores[index % 2].fetch(published_uri, label=LABEL, files=serving(settings)))
         except BaseException as exc:
             errors.append(exc)
 
@@ -186,11 +198,13 @@ def test_a_new_process_reverifies_the_cached_folder_instead_of_downloading(
     published_uri: str, cache_dir: Path, moto_endpoint: str
 ) -> None:
     settings = store_settings(cache_dir, moto_endpoint)
-    first = S3ModelStore(settings, client=s3_client(moto_endpoint)).fetch(published_uri, label=LABEL)
+    first = S3ModelStore(settings, client=s3_client(moto_endpoint)).fetch(
+        published_uri, label=LABEL, files=serving(settings)
+    )
     cache.forget_all()  # what a restarted process on a warm Lambda /tmp sees
     client = s3_client(moto_endpoint)
     log = CallLog(client)
-    again = S3ModelStore(settings, client=client).fetch(published_uri, label=LABEL)
+    again = S3ModelStore(settings, client=client).fetch(published_uri, label=LABEL, files=serving(settings))
     assert again == first
     assert log.calls == [("GetObject", f"{published_uri.split('/', 3)[3]}/model.json")]
 
@@ -199,7 +213,9 @@ def test_a_tampered_cache_is_downloaded_again(
     published_uri: str, cache_dir: Path, moto_endpoint: str
 ) -> None:
     settings = store_settings(cache_dir, moto_endpoint)
-    local = S3ModelStore(settings, client=s3_client(moto_endpoint)).fetch(published_uri, label=LABEL)
+    local = S3ModelStore(settings, client=s3_client(moto_endpoint)).fetch(
+        published_uri, label=LABEL, files=serving(settings)
+    )
     graph = local.folder / local.manifest.variants["int8"]
     data = bytearray(graph.read_bytes())
     data[len(data) // 2] ^= 0xFF
@@ -207,7 +223,7 @@ def test_a_tampered_cache_is_downloaded_again(
     cache.forget_all()
     client = s3_client(moto_endpoint)
     log = CallLog(client)
-    again = S3ModelStore(settings, client=client).fetch(published_uri, label=LABEL)
+    again = S3ModelStore(settings, client=client).fetch(published_uri, label=LABEL, files=serving(settings))
     assert again.folder == local.folder
     assert file_entry(graph) == local.manifest.files[local.manifest.variants["int8"]]
     assert log.count("GetObject", local.manifest.variants["int8"]) == 1
@@ -223,15 +239,16 @@ def test_a_force_republished_version_replaces_the_stale_cache(
     moto_endpoint: str,
 ) -> None:
     settings = store_settings(cache_dir, moto_endpoint)
-    old = S3ModelStore(settings, client=s3_client(moto_endpoint)).fetch(published_uri, label=LABEL)
+    old = S3ModelStore(settings, client=s3_client(moto_endpoint)).fetch(
+        published_uri, label=LABEL, files=serving(settings)
+    )
     changed = cache_dir.parent / "changed"
-    shutil.copytree(model_dir, changed)
-    manifest = json.loads((changed / "model.json").read_text())
-    manifest["source"] = "retrained"
-    (changed / "model.json").write_text(json.dumps(manifest))
+    copy_model(model_dir, changed, source="retrained")
     publish_model(changed, f"s3://{bucket}/{ROOT}", moto_client, force=True)
     cache.forget_all()
-    new = S3ModelStore(settings, client=s3_client(moto_endpoint)).fetch(published_uri, label=LABEL)
+    new = S3ModelStore(settings, client=s3_client(moto_endpoint)).fetch(
+        published_uri, label=LABEL, files=serving(settings)
+    )
     assert new.folder == old.folder and new.manifest.source == "retrained"
     assert json.loads((new.folder / "model.json").read_text())["source"] == "retrained"
     assert cache_entries(cache_dir) == [new.folder.name]
@@ -241,12 +258,14 @@ def test_an_unreachable_store_falls_back_to_a_verified_cached_copy(
     published_uri: str, cache_dir: Path, moto_endpoint: str
 ) -> None:
     settings = store_settings(cache_dir, moto_endpoint)
-    cached = S3ModelStore(settings, client=s3_client(moto_endpoint)).fetch(published_uri, label=LABEL)
+    cached = S3ModelStore(settings, client=s3_client(moto_endpoint)).fetch(
+        published_uri, label=LABEL, files=serving(settings)
+    )
     cache.forget_all()
     with CuttableProxy(port_of(moto_endpoint), cut_after=0, cuts=0) as proxy:
         endpoint = proxy.endpoint
     down = S3ModelStore(settings, client=s3_client(endpoint))
-    assert down.fetch(published_uri, label=LABEL) == cached
+    assert down.fetch(published_uri, label=LABEL, files=serving(settings)) == cached
 
 
 def test_a_corrupted_object_is_refused_and_leaves_the_cache_clean(
@@ -261,7 +280,7 @@ def test_a_corrupted_object_is_refused_and_leaves_the_cache_clean(
     with pytest.raises(
         ModelUnavailable, match=r"model 'tiny-ce' file 'model\.int8\.onnx' fails its sha256 check"
     ) as err:
-        store.fetch(published_uri, label=LABEL)
+        store.fetch(published_uri, label=LABEL, files=serving(store_settings(cache_dir, moto_endpoint)))
     assert_no_leak(err.value.message, bucket)
     assert cache_entries(cache_dir) == []
 
@@ -273,7 +292,9 @@ def test_a_cut_mid_download_is_retried_and_the_model_arrives_whole(
         client = s3_client(proxy.endpoint)
         log = CallLog(client)
         store = S3ModelStore(store_settings(cache_dir, moto_endpoint), client=client)
-        local = store.fetch(published_uri, label=LABEL)
+        local = store.fetch(
+            published_uri, label=LABEL, files=serving(store_settings(cache_dir, moto_endpoint))
+        )
     assert proxy.cuts_made == 1
     assert log.count("GetObject") == 3 + 1  # one file was asked for twice
     for name in (local.manifest.tokenizer, local.manifest.variants["int8"]):
@@ -290,7 +311,7 @@ def test_the_server_going_away_mid_download_is_retried_then_503(
         log = CallLog(client)
         store = S3ModelStore(settings, client=client)
         with pytest.raises(ModelUnavailable, match="did not answer reliably") as err:
-            store.fetch(published_uri, label=LABEL)
+            store.fetch(published_uri, label=LABEL, files=serving(settings))
     assert proxy.cuts_made == 1
     assert_no_leak(err.value.message, bucket)
     cut_key = [key for op, key in log.calls if op == "GetObject"][-1]
@@ -310,7 +331,7 @@ def test_a_missing_manifest_is_503_not_published(
         with pytest.raises(
             ModelUnavailable, match="'half' is not published at its configured S3 location"
         ) as err:
-            store.fetch(uri, label="half")
+            store.fetch(uri, label="half", files=serving(store_settings(cache_dir, moto_endpoint)))
         assert_no_leak(err.value.message, bucket)
     assert cache_entries(cache_dir) == []
 
@@ -330,7 +351,11 @@ def test_a_manifest_naming_a_file_outside_its_prefix_is_refused(
     log = CallLog(client)
     store = S3ModelStore(store_settings(cache_dir, moto_endpoint), client=client)
     with pytest.raises(ModelUnavailable, match="relative path inside the model folder") as err:
-        store.fetch(f"s3://{bucket}/{ROOT}/evil/1", label="evil")
+        store.fetch(
+            f"s3://{bucket}/{ROOT}/evil/1",
+            label="evil",
+            files=serving(store_settings(cache_dir, moto_endpoint)),
+        )
     assert err.value.message.startswith("model 'evil' cannot be served")
     assert log.calls == [("GetObject", f"{ROOT}/evil/1/model.json")]
     assert cache_entries(cache_dir) == [] and not (cache_dir.parent / "escape.onnx").exists()
@@ -348,7 +373,7 @@ def test_no_file_name_can_be_written_outside_the_temp_folder(name: str, tmp_path
 def test_an_invalid_uri_is_503_naming_the_model(cache_dir: Path, moto_endpoint: str) -> None:
     store = S3ModelStore(store_settings(cache_dir, moto_endpoint), client=s3_client(moto_endpoint))
     with pytest.raises(ModelUnavailable, match="model 'x' has an invalid S3 URI"):
-        store.fetch("s3://bucket/a/../b", label="x")
+        store.fetch("s3://bucket/a/../b", label="x", files=serving(store_settings(cache_dir, moto_endpoint)))
 
 
 def test_the_client_is_built_only_on_the_first_fetch(
@@ -362,7 +387,7 @@ def test_the_client_is_built_only_on_the_first_fetch(
 
     store = S3ModelStore(store_settings(cache_dir, moto_endpoint), client_factory=factory)
     assert built == []
-    store.fetch(published_uri, label=LABEL)
+    store.fetch(published_uri, label=LABEL, files=serving(store_settings(cache_dir, moto_endpoint)))
     store.client()
     assert built == [1]
 
@@ -373,7 +398,7 @@ def test_a_file_missing_from_the_store_is_503_naming_it(
     moto_client.delete_object(Bucket=bucket, Key=f"{published_uri.split('/', 3)[3]}/tokenizer.json")
     store = S3ModelStore(store_settings(cache_dir, moto_endpoint), client=s3_client(moto_endpoint))
     with pytest.raises(ModelUnavailable) as err:
-        store.fetch(published_uri, label=LABEL)
+        store.fetch(published_uri, label=LABEL, files=serving(store_settings(cache_dir, moto_endpoint)))
     assert err.value.message == "model 'tiny-ce' is missing its file 'tokenizer.json' in the model store"
     assert cache_entries(cache_dir) == []
 
@@ -385,7 +410,7 @@ def test_an_unwritable_cache_is_503_naming_the_setting(
     not_a_folder.write_text("a file where the cache folder should be")
     store = S3ModelStore(store_settings(not_a_folder, moto_endpoint), client=s3_client(moto_endpoint))
     with pytest.raises(ModelUnavailable) as err:
-        store.fetch(published_uri, label=LABEL)
+        store.fetch(published_uri, label=LABEL, files=serving(store_settings(not_a_folder, moto_endpoint)))
     assert err.value.message == (
         "model 'tiny-ce' cannot be stored in the local model cache (File exists); "
         "check RERANK_CACHE_DIR and its free space"

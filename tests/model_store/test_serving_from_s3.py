@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,11 +16,11 @@ from pydantic import SecretStr
 from reranker.api.app import create_app
 from reranker.config import Settings
 from reranker.model_store.publish import publish_model
-from reranker.model_store.s3uri import cache_folder_name, parse_s3_uri
-from reranker.scoring.graphs import probe_openvino
+from reranker.s3uri import cache_folder_name, parse_s3_uri
+from reranker.scoring.graph_choice import probe_openvino
 from tests.events.test_handler import make_event
 from tests.fixtures.moto_server import DUMMY_AWS_ENV
-from tests.model_store.conftest import ROOT
+from tests.model_store.conftest import ROOT, copy_model
 from tests.model_store.tcp_proxy import CuttableProxy
 
 if TYPE_CHECKING:
@@ -33,7 +32,7 @@ QUERY = "apple river"
 DOCUMENTS = ["doctor engine garden history", "apple river music ocean", "planet apple winter coffee"]
 
 
-# RERANK_BACKEND=auto serves int8 as OpenVINO's static int8 where openvino is installed ([dev] has it).
+# RERANK_RUNTIME=auto serves int8 as OpenVINO's static int8 where openvino is installed ([dev] has it).
 AUTO_INT8 = (
     ("OpenVINO CPU", "int8-static") if probe_openvino().installed else ("CPUExecutionProvider", "int8")
 )
@@ -95,10 +94,7 @@ def test_an_alias_points_a_deployment_at_a_version_and_rolls_by_configuration(
     bucket: str, moto_client: S3Client, model_dir: Path, cache_dir: Path, moto_endpoint: str, tmp_path: Path
 ) -> None:
     second = tmp_path / "v2"
-    shutil.copytree(model_dir, second)
-    manifest = json.loads((second / "model.json").read_text())
-    manifest["version"] = "2"
-    (second / "model.json").write_text(json.dumps(manifest))
+    copy_model(model_dir, second, version="2")
     v1 = publish_model(model_dir, f"s3://{bucket}/{ROOT}", moto_client).uri
     v2 = publish_model(second, f"s3://{bucket}/{ROOT}", moto_client).uri
     versions = {"tiny-ce-1": v1, "tiny-ce-2": v2}
@@ -224,7 +220,7 @@ def test_lambda_init_fetches_from_s3_with_the_same_store_and_serves(
 def test_the_cache_folder_follows_the_variant(
     variant: str, published_uri: str, cache_dir: Path, moto_endpoint: str
 ) -> None:
-    with app_client(moto_endpoint, cache_dir, {"tiny-ce": published_uri}, variant=variant) as client:
+    with app_client(moto_endpoint, cache_dir, {"tiny-ce": published_uri}, precision=variant) as client:
         assert rerank(client, "tiny-ce").status_code == 200
     assert cache_entries(cache_dir) == [cache_folder_name(parse_s3_uri(published_uri), variant)]
 

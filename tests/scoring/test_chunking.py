@@ -10,8 +10,9 @@ import pytest
 from reranker.config import Settings
 from reranker.errors import InvalidRequest
 from reranker.model_store.local import LocalModelStore
+from reranker.registry import runtime_options
+from reranker.request import ChunkOptions
 from reranker.scoring.chunking import (
-    ChunkOptions,
     chunk_documents,
     effective_overlap,
     max_pool,
@@ -85,7 +86,7 @@ def test_max_pool_takes_each_documents_best_window() -> None:
 
 def _scorer(folder: Path) -> Scorer:
     local = LocalModelStore().fetch(str(folder), label=folder.name)
-    return load_scorer(local.folder, local.manifest, Settings(variant="fp32"))
+    return load_scorer(local.folder, local.manifest, runtime_options(Settings(precision="fp32")))
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import numpy as np
 
 from reranker.config import Settings
 from reranker.model_store.local import LocalModelStore
+from reranker.registry import runtime_options
 from reranker.scoring.cross_encoder import logits_to_scores, sigmoid
 from reranker.scoring.loader import load_scorer
 from reranker.scoring.types import ScoreOptions
@@ -57,7 +58,7 @@ class CountingModel:
 
 def test_identical_pairs_are_run_once_and_score_alike(tiny_cross_encoder_dir: Path) -> None:
     local = LocalModelStore().fetch(str(tiny_cross_encoder_dir), label="tiny-ce")
-    scorer = load_scorer(local.folder, local.manifest, Settings())
+    scorer = load_scorer(local.folder, local.manifest, runtime_options(Settings()))
     documents = ["apple river music", "ocean planet", "apple river music", "winter coffee", "ocean planet"]
     alone = [scorer.score("apple music", [d], ScoreOptions()).scores[0] for d in documents]
     counting = CountingModel(scorer._model)  # type: ignore[attr-defined]

@@ -15,9 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reranker.config import Settings, Variant
+from reranker.choices import Precision
+from reranker.config import Settings
 from reranker.model_store.local import LocalModelStore
-from reranker.scoring.graphs import probe_openvino
+from reranker.registry import runtime_options
+from reranker.scoring.graph_choice import probe_openvino
 from reranker.scoring.loader import load_scorer
 from reranker.scoring.types import ScoreOptions, Scorer
 
@@ -35,16 +37,16 @@ def documents(count: int, seed: int) -> list[str]:
     return [" ".join(rng.choices(WORDS, k=rng.randint(3, 90))) for _ in range(count)]
 
 
-def scorer(folder: Path, variant: Variant, **settings: object) -> Scorer:
+def scorer(folder: Path, variant: Precision, **settings: object) -> Scorer:
     local = LocalModelStore().fetch(str(folder), label=folder.name)
-    return load_scorer(local.folder, local.manifest, Settings(variant=variant, **settings))  # type: ignore[arg-type]
+    return load_scorer(local.folder, local.manifest, runtime_options(Settings(precision=variant, **settings)))  # type: ignore[arg-type]
 
 
 def raw(model: Scorer, texts: list[str]) -> np.ndarray:
     return model.score(QUERY, texts, ScoreOptions(raw_scores=True)).scores
 
 
-def scores_by_condition(folder: Path, variant: Variant, **settings: object) -> np.ndarray:
+def scores_by_condition(folder: Path, variant: Precision, **settings: object) -> np.ndarray:
     """Return a (conditions x TARGETS) array: each target document's raw score under each condition."""
     docs = documents(100, seed=0)
     model = scorer(folder, variant, **settings)
@@ -80,23 +82,23 @@ RUNTIMES = [
 
 @pytest.mark.parametrize(("backend", "variant"), RUNTIMES)
 def test_cross_encoder_scores_are_bit_identical_whatever_the_batch(
-    tiny_cross_encoder_dir: Path, backend: str, variant: Variant
+    tiny_cross_encoder_dir: Path, backend: str, variant: Precision
 ) -> None:
-    seen = scores_by_condition(tiny_cross_encoder_dir, variant, backend=backend)
+    seen = scores_by_condition(tiny_cross_encoder_dir, variant, runtime=backend)
     np.testing.assert_array_equal(seen, np.broadcast_to(seen[0], seen.shape))
     assert np.unique(seen[0]).size == TARGETS  # the targets really differ, so equality means something
 
 
 @pytest.mark.parametrize(("backend", "variant"), RUNTIMES)
 def test_bi_encoder_scores_are_bit_identical_whatever_the_batch(
-    default_model_dir: Path, backend: str, variant: Variant
+    default_model_dir: Path, backend: str, variant: Precision
 ) -> None:
-    seen = scores_by_condition(default_model_dir, variant, backend=backend)
+    seen = scores_by_condition(default_model_dir, variant, runtime=backend)
     np.testing.assert_array_equal(seen, np.broadcast_to(seen[0], seen.shape))
     assert np.unique(seen[0]).size == TARGETS
 
 
 def test_padded_int8_batches_would_move_scores(default_model_dir: Path) -> None:
     """The failure the default guards against: one int8 scale per padded batch ties rows together."""
-    seen = scores_by_condition(default_model_dir, "int8", deterministic=False, backend="onnxruntime")
+    seen = scores_by_condition(default_model_dir, "int8", deterministic=False, runtime="onnxruntime")
     assert np.max(np.ptp(seen, axis=0)) > 1e-4

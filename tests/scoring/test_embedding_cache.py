@@ -8,6 +8,7 @@ import numpy as np
 
 from reranker.config import Settings
 from reranker.model_store.local import LocalModelStore
+from reranker.registry import runtime_options
 from reranker.scoring.bi_encoder import BiEncoderScorer
 from reranker.scoring.embedding_cache import EmbeddingCache, cache_key
 from reranker.scoring.loader import load_scorer
@@ -49,8 +50,10 @@ def test_keys_are_the_exact_input() -> None:
 
 def test_cached_scores_equal_uncached_and_repeats_are_not_encoded(default_model_dir: Path) -> None:
     local = LocalModelStore().fetch(str(default_model_dir), label="default")
-    cached = load_scorer(local.folder, local.manifest, Settings(variant="fp32"))
-    plain = load_scorer(local.folder, local.manifest, Settings(variant="fp32", embedding_cache_size=0))
+    cached = load_scorer(local.folder, local.manifest, runtime_options(Settings(precision="fp32")))
+    plain = load_scorer(
+        local.folder, local.manifest, runtime_options(Settings(precision="fp32", embedding_cache_size=0))
+    )
     assert isinstance(cached, BiEncoderScorer)
     docs = ["deploy a model behind an API", "billing and invoices", "GPU training jobs"] * 2
     options = ScoreOptions()

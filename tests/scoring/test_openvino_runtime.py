@@ -11,9 +11,10 @@ import pytest
 from reranker.config import Settings
 from reranker.errors import ModelUnavailable
 from reranker.export.parity import spearman
+from reranker.manifest import parse_manifest
 from reranker.model_store.local import LocalModelStore
-from reranker.model_store.manifest import parse_manifest
-from reranker.scoring.graphs import GraphChoice, probe_openvino
+from reranker.registry import runtime_options
+from reranker.scoring.graph_choice import GraphChoice, probe_openvino
 from reranker.scoring.loader import load_scorer
 from reranker.scoring.openvino_runtime import compile_graph
 from reranker.scoring.types import ScoreOptions, Scorer
@@ -34,7 +35,7 @@ needs_bf16 = pytest.mark.skipif(
 
 def load(folder: Path, **settings: object) -> Scorer:
     manifest = parse_manifest((folder / "model.json").read_bytes(), origin="test")
-    return load_scorer(folder, manifest, Settings(**settings))  # type: ignore[arg-type]
+    return load_scorer(folder, manifest, runtime_options(Settings(**settings)))  # type: ignore[arg-type]
 
 
 def raw(model: Scorer, texts: list[str]) -> np.ndarray:
@@ -48,8 +49,8 @@ def folder(request: pytest.FixtureRequest, tiny_cross_encoder_dir: Path, default
 
 def test_fp32_scores_match_onnxruntime(folder: Path) -> None:
     docs = documents(100, seed=0)
-    reference = raw(load(folder, backend="onnxruntime", variant="fp32"), docs)
-    model = load(folder, backend="openvino", variant="fp32")
+    reference = raw(load(folder, runtime="onnxruntime", precision="fp32"), docs)
+    model = load(folder, runtime="openvino", precision="fp32")
     assert (model.provider, model.variant) == ("OpenVINO CPU", "fp32")
     np.testing.assert_allclose(raw(model, docs), reference, atol=FP32_TOLERANCE, rtol=0)
 
@@ -57,8 +58,8 @@ def test_fp32_scores_match_onnxruntime(folder: Path) -> None:
 @needs_bf16
 def test_bf16_keeps_the_order_but_is_not_fp32(folder: Path) -> None:
     docs = documents(100, seed=0)
-    reference = raw(load(folder, backend="onnxruntime", variant="fp32"), docs)
-    model = load(folder, backend="openvino", variant="bf16")
+    reference = raw(load(folder, runtime="onnxruntime", precision="fp32"), docs)
+    model = load(folder, runtime="openvino", precision="bf16")
     assert (model.provider, model.variant) == ("OpenVINO CPU", "bf16")
     got = raw(model, docs)
     assert spearman(got, reference) >= BF16_MIN_SPEARMAN
@@ -69,25 +70,25 @@ def test_bf16_keeps_the_order_but_is_not_fp32(folder: Path) -> None:
 def test_the_int8_setting_opens_the_static_int8_ir(folder: Path, tmp_path: Path) -> None:
     """With the ONNX files gone, only the exported IR (.xml + .bin) can be what scores."""
     docs = documents(100, seed=0)
-    reference = raw(load(folder, backend="onnxruntime", variant="fp32"), docs)
+    reference = raw(load(folder, runtime="onnxruntime", precision="fp32"), docs)
     bare = tmp_path / "bare"
     for path in folder.rglob("*"):
         if path.is_file() and path.suffix != ".onnx":
             (bare / path.relative_to(folder)).parent.mkdir(parents=True, exist_ok=True)
             (bare / path.relative_to(folder)).write_bytes(path.read_bytes())
-    model = load(bare, backend="openvino", variant="int8")
+    model = load(bare, runtime="openvino", precision="int8")
     assert (model.provider, model.variant) == ("OpenVINO CPU", "int8-static")
     got = raw(model, docs)
     # Quantized (so not fp32), keeping the order; its quality is the exporter's test (tests/export).
     assert np.max(np.abs(got - reference)) > FP32_TOLERANCE
     assert spearman(got, reference) >= STATIC_INT8_MIN_SPEARMAN
     # Auto picks the same graph when the manifest has it.
-    assert load(bare, variant="int8").variant == "int8-static"
+    assert load(bare, precision="int8").variant == "int8-static"
 
 
 def test_static_int8_has_its_own_fingerprint(folder: Path) -> None:
     local = LocalModelStore().fetch(str(folder), label=folder.name)
-    served = load(folder, backend="openvino", variant="int8")
+    served = load(folder, runtime="openvino", precision="int8")
     fingerprint = local.manifest.fingerprint(served.variant)
     assert fingerprint is not None
     assert fingerprint != local.manifest.fingerprint("int8")
@@ -96,13 +97,13 @@ def test_static_int8_has_its_own_fingerprint(folder: Path) -> None:
 
 def test_padded_batches_score_like_rows_alone(folder: Path) -> None:
     docs = documents(40, seed=5)
-    alone = raw(load(folder, backend="openvino", variant="fp32"), docs)
-    batched = raw(load(folder, backend="openvino", variant="fp32", deterministic=False), docs)
+    alone = raw(load(folder, runtime="openvino", precision="fp32"), docs)
+    batched = raw(load(folder, runtime="openvino", precision="fp32", deterministic=False), docs)
     np.testing.assert_allclose(batched, alone, atol=FP32_TOLERANCE, rtol=0)
 
 
 def test_threads_scoring_at_once_get_the_serial_scores(tiny_cross_encoder_dir: Path) -> None:
-    model = load(tiny_cross_encoder_dir, backend="openvino", variant="fp32", threads=1)
+    model = load(tiny_cross_encoder_dir, runtime="openvino", precision="fp32", threads=1)
     batches = [documents(15, seed=seed) for seed in range(4)]
     serial = [raw(model, docs) for docs in batches]
     results: dict[int, np.ndarray] = {}

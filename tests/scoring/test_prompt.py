@@ -9,7 +9,7 @@ from tokenizers import Tokenizer
 
 from reranker.errors import InvalidRequest
 from reranker.export.families import QWEN3_RERANKER_INSTRUCTION, QWEN3_RERANKER_TEMPLATE
-from reranker.model_store.manifest import PromptTemplate
+from reranker.manifest import PromptTemplate
 from reranker.scoring.prompt import PromptEncoder, split_template
 from reranker.scoring.tokenize import load_tokenizer
 from tests.fixtures.model_cache import family_export
@@ -102,7 +102,7 @@ def test_an_instruction_that_leaves_no_room_is_refused(qwen: tuple[Tokenizer, Pr
 
 
 def test_windows_share_the_prompt_and_each_keeps_the_suffix(qwen: tuple[Tokenizer, PromptTemplate]) -> None:
-    from reranker.scoring.chunking import ChunkOptions
+    from reranker.request import ChunkOptions
 
     tokenizer, prompt = qwen
     encoder = PromptEncoder(tokenizer, prompt, 160, None)

@@ -10,7 +10,7 @@ from fastapi_offline import FastAPIOffline
 
 from reranker import __version__
 from reranker.api.compat.loading import route_compat_on_first_use
-from reranker.api.errors import install_error_handlers
+from reranker.api.error_renderer import install_error_handlers
 from reranker.api.limiter import ScoringLimiter
 from reranker.api.metering import install_metrics
 from reranker.api.middleware import RequestContextMiddleware
@@ -31,7 +31,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     configure_logging(settings.log_level)
     keys = [key.get_secret_value().encode() for key in settings.api_keys]
     if settings.api_keys_secret_id:
-        from reranker.secrets import load_api_keys
+        from reranker.keystore import load_api_keys
 
         loaded = load_api_keys(settings.api_keys_secret_id)
         keys += [key.get_secret_value().encode() for key in loaded]

@@ -1,4 +1,5 @@
-"""Feeds the metrics recorder: every request (route template, status, time) and every scoring job.
+"""Feeds the metrics recorder: every request (route template, status, time) and every scoring job;
+and the GET /metrics route, which renders it (metrics/prometheus.py).
 
 `install_metrics` is the one call create_app makes: it adds the recorder to the app state, an
 outermost middleware (so 413s and 500s are counted too), a limiter wrapper that counts pairs,
@@ -8,14 +9,16 @@ tokens and the queue, and GET /metrics unless RERANK_METRICS=off.
 from __future__ import annotations
 
 import time
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from reranker.api.auth import require_api_key
 from reranker.api.limiter import Rerank, ScoringLimiter
+from reranker.api.schemas import ERRORS
 from reranker.config import Settings
-from reranker.metrics.prometheus import metrics_router
+from reranker.metrics.prometheus import render
 from reranker.metrics.recorder import UNMATCHED_ROUTE, MetricsRecorder
 from reranker.types import RerankRequest, RerankResponse
 
@@ -100,6 +103,29 @@ class MeteredLimiter:
             result.model, len(body.documents), result.usage.prompt_tokens, queue_depth
         )
         return result
+
+
+def metrics_router(require_key: bool) -> APIRouter:
+    """Return the router of GET /metrics, behind the API key unless `require_key` is false."""
+    router = APIRouter()
+    dependencies = [Depends(require_api_key)] if require_key else []
+    responses: dict[int | str, dict[str, Any]] = {
+        200: {
+            "description": "Prometheus text format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
+        **{status: ERRORS[status] for status in ((401, 500) if require_key else (500,))},
+    }
+
+    @router.get(
+        "/metrics", tags=["ops"], dependencies=dependencies, response_class=Response, responses=responses
+    )
+    async def metrics(request: Request) -> Response:
+        """Prometheus metrics: requests, latency, pairs and tokens scored, queue, model load times."""
+        body, content_type = render(request.app.state.metrics, request.app.state)
+        return Response(body, media_type=content_type)
+
+    return router
 
 
 def install_metrics(app: FastAPI, settings: Settings) -> None:

@@ -18,15 +18,22 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from reranker.api.errors import error_response, internal_error_response, refused_key, rerank_error_response
-from reranker.api.headers import SECURITY_HEADERS, new_request_id
+from reranker.api.compat.loading import include_compat_routes
+from reranker.api.error_renderer import (
+    error_response,
+    internal_error_response,
+    refused_key,
+    rerank_error_response,
+)
+from reranker.api.headers import SECURITY_HEADERS
 from reranker.api.limiter import ScoringLimiter
+from reranker.api.marks import cached, scoring_paths
 from reranker.config import Settings
 from reranker.errors import Overloaded, RequestTimeout, ShuttingDown
+from reranker.request import new_request_id
 
 logger = logging.getLogger(__name__)
 
-SCORING_PATHS = frozenset({"/v1/rerank", "/v2/rerank", "/rerank"})
 _CLOSE = {"Connection": "close"}
 
 
@@ -86,15 +93,32 @@ class RequestContextMiddleware:
             )
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Take the request through its stages in order; the first that refuses it answers."""
+        refusal = self._refuse_head(scope)
+        body: bytes | None = None
+        if refusal is None:
+            body, refusal = await self._read_body(receive)
+        if refusal is None and body is not None:
+            refusal = _refuse_encoding(scope, body) or self._refuse_early(scope)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+        elif body is not None:
+            await self.app(scope, _replay(body, receive), send)
+        # No body and no refusal: the client went away while sending; there is no one to answer.
+
+    def _refuse_head(self, scope: Scope) -> Response | None:
+        """Return the 431 or 413 a request earns by its head alone, else None."""
         if _head_bytes(scope) > self.max_header_bytes:
             # h11 caps only a head that arrives in pieces; one that came whole is measured here.
             too_big = f"the request line and headers are larger than {self.max_header_bytes} bytes"
-            await error_response(431, "invalid_request", too_big, headers=_CLOSE)(scope, receive, send)
-            return
+            return error_response(431, "invalid_request", too_big, headers=_CLOSE)
         declared = _content_length(scope)
         if declared is not None and declared > self.max_body_bytes:
-            await self._too_large()(scope, receive, send)
-            return
+            return self._too_large()
+        return None
+
+    async def _read_body(self, receive: Receive) -> tuple[bytes | None, Response | None]:
+        """Return (the whole body, None), (None, the 413 or 408), or (None, None) on a disconnect."""
         chunks: list[bytes] = []  # joined once at the end: `body +=` would copy O(n^2) bytes
         size = 0
         more = True
@@ -103,50 +127,34 @@ class RequestContextMiddleware:
                 while more:
                     message = await receive()
                     if message["type"] == "http.disconnect":
-                        return
+                        return None, None
                     chunk = message.get("body", b"")
                     chunks.append(chunk)
                     size += len(chunk)
                     more = message.get("more_body", False)
                     if size > self.max_body_bytes:
-                        await self._too_large()(scope, receive, send)
-                        return
+                        return None, self._too_large()
         except TimeoutError:
             timeout = RequestTimeout(
                 f"the request body did not arrive within {self.body_timeout:g} s; send it faster"
             )
             late = rerank_error_response(timeout)
             late.headers.update(_CLOSE)
-            await late(scope, receive, send)
-            return
-        body = b"".join(chunks)
-        encoding = json.detect_encoding(body) if body else "utf-8"
-        if encoding not in ("utf-8", "utf-8-sig"):
-            # Python's JSON decoder reads UTF-16 and UTF-32 too; the API takes UTF-8 only (RFC 8259).
-            # A guarded route without a valid key is answered 401 first, as for any bad body.
-            refused = refused_key(Request(scope)) if "app" in scope else None
-            problem = f"the body is {encoding.upper()} text: send the JSON as UTF-8"
-            await (refused or error_response(400, "invalid_request", problem))(scope, receive, send)
-            return
-        if scope["method"] == "POST" and scope["path"] in SCORING_PATHS:
+            return None, late
+        return b"".join(chunks), None
+
+    def _refuse_early(self, scope: Scope) -> Response | None:
+        """Return the 429 of a scoring request when the limiter has no room at all, else None.
+
+        Refused before the body is parsed: under overload, a 429 costs next to nothing (the body
+        is read, unparsed, so the connection stays usable).
+        """
+        if scope["method"] == "POST" and scope["path"] in _scoring_paths(scope):
             try:
                 self.limiter.check_room()
             except Overloaded as full:
-                # Refused before the body is parsed: under overload, a 429 costs next to nothing
-                # (the body is read, unparsed, so the connection stays usable).
-                await rerank_error_response(full)(scope, receive, send)
-                return
-
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+                return rerank_error_response(full)
+        return None
 
     def _too_large(self) -> Response:
         return error_response(
@@ -154,6 +162,47 @@ class RequestContextMiddleware:
             "payload_too_large",
             f"request body is larger than {self.max_body_bytes} bytes",
         )
+
+
+def _refuse_encoding(scope: Scope, body: bytes) -> Response | None:
+    """Return the 400 of a body that is not UTF-8 (or the 401 of a guarded route without a key)."""
+    encoding = json.detect_encoding(body) if body else "utf-8"
+    if encoding in ("utf-8", "utf-8-sig"):
+        return None
+    # Python's JSON decoder reads UTF-16 and UTF-32 too; the API takes UTF-8 only (RFC 8259).
+    # A guarded route without a valid key is answered 401 first, as for any bad body.
+    refused = refused_key(Request(scope)) if "app" in scope else None
+    problem = f"the body is {encoding.upper()} text: send the JSON as UTF-8"
+    return refused or error_response(400, "invalid_request", problem)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """Return a receive that hands the app the body already read, then the connection's messages."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def _scoring_paths(scope: Scope) -> frozenset[str]:
+    """Return the app's scoring paths (its routes marked `@scores`), read once from its routes.
+
+    A path that no loaded route scores may be another API's (api/compat/loading.py): those
+    routes are loaded first, so their requests get the early 429 from the first one on.
+    """
+    app = scope.get("app")
+    if app is None:
+        return frozenset()
+    paths: frozenset[str] = cached(app.state, "scoring_paths", app.routes, scoring_paths)
+    if scope["path"] not in paths and include_compat_routes(app):
+        paths = cached(app.state, "scoring_paths", app.routes, scoring_paths)
+    return paths
 
 
 def _head_bytes(scope: Scope) -> int:

@@ -13,17 +13,8 @@ from typing import Any
 from fastapi import FastAPI
 
 from reranker.api.compat.loading import include_compat_routes
+from reranker.api.marks import documented_requests
 from reranker.config import Settings
-
-# Request schemas and the name of their documents list.
-_REQUESTS = {
-    "RerankRequest": "documents",
-    "CohereV2Request": "documents",
-    "TeiRequest": "texts",
-    "InfinityRequest": "documents",
-    "VoyageRequest": "documents",
-    "MixedbreadRequest": "input",
-}
 
 
 def install_openapi(app: FastAPI, settings: Settings) -> None:
@@ -44,16 +35,19 @@ def install_openapi(app: FastAPI, settings: Settings) -> None:
             for name in ("HTTPValidationError", "ValidationError"):
                 components.pop(name, None)
             components.update(COMPONENTS)
-            apply_limits(components, settings)
+            apply_limits(components, settings, documented_requests(app.routes))
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def apply_limits(components: dict[str, Any], settings: Settings) -> None:
-    """Write the limits that are settings into the request schemas, in place."""
-    for name, documents in _REQUESTS.items():
+def apply_limits(components: dict[str, Any], settings: Settings, requests: dict[str, str]) -> None:
+    """Write the limits that are settings into the request schemas, in place.
+
+    `requests`: each scoring route's request schema and the name of its documents list.
+    """
+    for name, documents in requests.items():
         properties = components.get(name, {}).get("properties", {})
         if "query" in properties:
             properties["query"]["maxLength"] = settings.max_query_chars

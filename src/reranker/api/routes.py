@@ -4,39 +4,20 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from reranker.api.auth import require_api_key
-from reranker.api.schemas import (
-    ColdStartTimes,
-    ErrorResponse,
-    ModelCard,
-    ModelList,
-)
+from reranker.api.marks import scores
+from reranker.api.schemas import ERRORS, ColdStartTimes, ModelCard, ModelList
+from reranker.coldstart import import_seconds
 from reranker.errors import ModelUnavailable
 from reranker.logs import hash_user
-from reranker.model_store.timing import import_seconds
 from reranker.service import RerankService
 from reranker.types import RerankRequest, RerankResponse
 
 logger = logging.getLogger(__name__)
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse, "description": description}
-    for status, description in {
-        400: "Invalid request",
-        401: "Missing or wrong API key",
-        404: "Unknown model",
-        413: "Body too large",
-        415: "Body not sent as JSON (Content-Type: application/json)",
-        429: "Overloaded; see Retry-After",
-        500: "Unexpected error",
-        503: "Model not available",
-    }.items()
-}
 
 router = APIRouter()
 
@@ -71,6 +52,7 @@ async def ready(request: Request) -> dict[str, str]:
     dependencies=[Depends(require_api_key)],
     tags=["rerank"],
 )
+@scores({RerankRequest: "documents"})
 async def rerank(body: RerankRequest, request: Request) -> JSONResponse:
     """Rerank documents by relevance to the query, highest first."""
     service: RerankService = request.app.state.service

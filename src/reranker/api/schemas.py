@@ -1,10 +1,11 @@
-"""API-only response shapes: errors and model cards. The rerank request and response types
-belong to the domain (`reranker.types`), which the API renders as they are.
+"""API-only response shapes: errors (and `ERRORS`, the table of them every route documents) and
+model cards. The rerank request and response types belong to the domain (`reranker.types`),
+which the API renders as they are.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -18,6 +19,22 @@ class ErrorBody(BaseModel):
 class ErrorResponse(BaseModel):
     error: ErrorBody
     detail: str = Field(description="The message again, as a plain string (Jina and Voyage clients read it).")
+
+
+# The error answers every route documents, by status (the one shape: docs/rerank-api.md).
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in {
+        400: "Invalid request",
+        401: "Missing or wrong API key",
+        404: "Unknown model",
+        413: "Body too large",
+        415: "Body not sent as JSON (Content-Type: application/json)",
+        429: "Overloaded; see Retry-After",
+        500: "Unexpected error",
+        503: "Model not available",
+    }.items()
+}
 
 
 class ColdStartTimes(BaseModel):

@@ -37,7 +37,7 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from reranker.api.errors import raw_error
+from reranker.api.error_renderer import raw_error
 from reranker.config import Settings
 
 logger = logging.getLogger(__name__)

@@ -51,7 +51,7 @@ class Bm25Config:
 
     def check(self) -> None:
         """Raise EvalError naming the valid choices when a setting is unknown (before any work)."""
-        from reranker.eval.analysis import ANALYZERS
+        from reranker.eval.bm25_analyzer import ANALYZERS
 
         if self.tokenizer not in ANALYZERS:
             raise EvalError(f"tokenizer {self.tokenizer!r} is unknown; use one of {', '.join(ANALYZERS)}")
@@ -64,7 +64,7 @@ class Bm25Config:
         any of them changes."""
         import bm25s
 
-        from reranker.eval.analysis import ANALYSIS_VERSION
+        from reranker.eval.bm25_analyzer import ANALYSIS_VERSION
 
         versions = {"bm25s": bm25s.__version__, "analysis": ANALYSIS_VERSION}
         blob = json.dumps({**self.describe(), **versions}, sort_keys=True)
@@ -77,7 +77,7 @@ def default_cache_dir() -> Path:
 
 
 def _stem_function(config: Bm25Config) -> Callable[[list[str]], list[str]] | None:
-    from reranker.eval.analysis import stemmer_algorithm
+    from reranker.eval.bm25_analyzer import stemmer_algorithm
 
     algorithm = stemmer_algorithm(config.stemmer)
     if algorithm is None:
@@ -95,7 +95,7 @@ def _stem_function(config: Bm25Config) -> Callable[[list[str]], list[str]] | Non
 
 def tokenize(texts: list[str], config: Bm25Config) -> list[list[str]]:
     """Return each text as BM25 terms: Lucene's English analysis, or the regex tokens of bm25s."""
-    from reranker.eval.analysis import LuceneAnalyzer, stop_words
+    from reranker.eval.bm25_analyzer import LuceneAnalyzer, stop_words
 
     config.check()
     if config.tokenizer == "lucene":

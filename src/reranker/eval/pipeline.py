@@ -18,7 +18,6 @@ from typing import Any
 
 from reranker.eval import offline_fusion, per_query
 from reranker.eval import report as report_module
-from reranker.eval.backends import Backend, HttpBackend, InProcessBackend
 from reranker.eval.datasets import Dataset, load_dataset
 from reranker.eval.errors import EvalError
 from reranker.eval.first_stage import Bm25Config, bm25_run, default_cache_dir
@@ -31,8 +30,9 @@ from reranker.eval.metrics import (
     per_query_scores,
 )
 from reranker.eval.offline_fusion import OfflineFusion
-from reranker.eval.runner import RerankOutcome, ScoreLog, rerank_run
+from reranker.eval.reranking import RerankOutcome, ScoreLog, rerank_run
 from reranker.eval.runs import Run, read_trec, write_trec
+from reranker.eval.targets import InProcessTarget, RemoteTarget, Target
 from reranker.eval.timing import Stopwatch
 from reranker.fusion import Fusion
 
@@ -93,17 +93,17 @@ def _first_stage(options: EvalOptions, dataset: Dataset) -> tuple[Run, dict[str,
     return run, options.bm25.describe()
 
 
-def _backend(options: EvalOptions) -> tuple[Backend, str]:
+def _target(options: EvalOptions) -> tuple[Target, str]:
     if options.api_url:
-        backend = HttpBackend(
+        target = RemoteTarget(
             options.api_url,
             options.api_key,
             concurrency=options.concurrency,
             timeout=options.timeout,
             retries=options.retries,
         )
-        return backend, options.model
-    return InProcessBackend.for_model(options.model)
+        return target, options.model
+    return InProcessTarget.for_model(options.model)
 
 
 @dataclass(frozen=True)
@@ -121,16 +121,16 @@ def _rerank_stage(
     candidates: Run,
     header: dict[str, Any],
     out: Path,
-    backend: Backend | None,
+    target: Target | None,
     model: str | None,
 ) -> _Reranked:
-    owned = backend is None
-    if backend is None:
-        backend, model = _backend(options)
+    owned = target is None
+    if target is None:
+        target, model = _target(options)
     model = model or options.model
     try:
         clock = time.perf_counter()
-        before = backend.describe(model)  # in process this loads the model: timed apart from scoring
+        before = target.describe(model)  # in process this loads the model: timed apart from scoring
         load_seconds = time.perf_counter() - clock
         scores_path = out / SCORES_FILE
         if options.restart:
@@ -140,14 +140,14 @@ def _rerank_stage(
         )
         clock = time.perf_counter()
         outcome = rerank_run(
-            dataset, candidates, backend, model, log, fusion=options.fusion, progress=options.progress
+            dataset, candidates, target, model, log, fusion=options.fusion, progress=options.progress
         )
         seconds = time.perf_counter() - clock
         # Asked again: an API fills in its model card only once the model has loaded.
-        return _Reranked(outcome, backend.describe(model), model, load_seconds, seconds)
+        return _Reranked(outcome, target.describe(model), model, load_seconds, seconds)
     finally:
         if owned:
-            backend.close()
+            target.close()
 
 
 def _dataset_summary(dataset: Dataset, max_queries: int | None) -> dict[str, Any]:
@@ -182,17 +182,41 @@ def _query_changes(
 
 def run_eval(
     options: EvalOptions,
-    backend: Backend | None = None,
+    target: Target | None = None,
     model: str | None = None,
     watch: Stopwatch | None = None,
 ) -> dict[str, Any]:
     """Return the report of the run (also written to the output folder, with the run files).
 
-    `backend` and `model` default to what the options name (in process, or the API at api_url).
+    `target` and `model` default to what the options name (in process, or the API at api_url).
     Every option is checked before anything is loaded or scored. `watch` times the stages (the
     CLI starts it first thing, with the process's own start-up time).
     """
     watch = watch or Stopwatch()
+    metrics, dataset, out = _prepare(options, watch)
+    candidates, first_stage, header = _run_first_stage(options, dataset, out, watch)
+    first_seconds = watch.stages[-1]["seconds"]
+    reranked = _timed_rerank(options, dataset, candidates, header, out, target, model, watch)
+    runs = _runs(options, dataset, candidates, reranked.outcome, out, watch)
+    with watch.stage("metrics (ranx)", f"{len(runs)} runs x {len(metrics)} metrics, paired tests"):
+        query_ids, scores = per_query_scores(dataset.qrels, runs, metrics)
+        comparison = compare_scores(
+            scores, metrics, baseline="first_stage", stat_test=options.stat_test, max_p=options.max_p
+        )
+    with watch.stage("write per_query.tsv"):
+        per_query.write(out / per_query.FILE, query_ids, scores, metrics)
+    first = _FirstStage(candidates, first_stage, first_seconds)
+    report = _report(options, dataset, first, reranked, runs, metrics, (query_ids, scores, comparison))
+    timings = watch.summary()
+    report["timings"] = timings
+    report["wall_seconds"] = timings["wall_seconds"]
+    report_module.write(out, report)
+    logger.info("eval finished in %.1f s; run files and report in %s", report["wall_seconds"], out)
+    return report
+
+
+def _prepare(options: EvalOptions, watch: Stopwatch) -> tuple[list[str], Dataset, Path]:
+    """Check every option, load the dataset and make the output folder: (metrics, dataset, out)."""
     if options.top_k < 1 or (options.max_queries is not None and options.max_queries < 1):
         raise EvalError("top_k and max_queries must be at least 1")
     with watch.stage("check options, import ranx and numba"):
@@ -205,12 +229,18 @@ def run_eval(
         stage["detail"] = f"{len(dataset.corpus)} documents, {len(dataset.qrels)} queries"
     out = options.out or default_out(options)
     out.mkdir(parents=True, exist_ok=True)
+    return metrics, dataset, out
 
+
+def _run_first_stage(
+    options: EvalOptions, dataset: Dataset, out: Path, watch: Stopwatch
+) -> tuple[Run, dict[str, Any], dict[str, Any]]:
+    """Return the candidates (also written as first_stage.trec), their description and the header
+    of the score log (what a resumed run must match)."""
     with watch.stage("first stage") as stage:
         candidates, first_stage = _first_stage(options, dataset)
         write_trec(out / "first_stage.trec", candidates, "first_stage")
         stage["detail"] = f"{sum(len(c) for c in candidates.values())} candidates"
-    first_seconds = watch.stages[-1]["seconds"]
     header = {
         "format": 1,
         "dataset": dataset.name,
@@ -220,8 +250,22 @@ def run_eval(
         "top_k": options.top_k,
         "fusion": options.fusion.describe() if options.fusion else None,
     }
+    return candidates, first_stage, header
+
+
+def _timed_rerank(
+    options: EvalOptions,
+    dataset: Dataset,
+    candidates: Run,
+    header: dict[str, Any],
+    out: Path,
+    target: Target | None,
+    model: str | None,
+    watch: Stopwatch,
+) -> _Reranked:
+    """Rerank the candidates (reranked.trec), timing the model load apart from the scoring."""
     clock = time.perf_counter()
-    reranked = _rerank_stage(options, dataset, candidates, header, out, backend, model)
+    reranked = _rerank_stage(options, dataset, candidates, header, out, target, model)
     outcome = reranked.outcome
     write_trec(out / "reranked.trec", outcome.run, "reranked")
     watch.add("model load", reranked.load_seconds, str(reranked.described.get("model", reranked.model)))
@@ -230,7 +274,18 @@ def run_eval(
         time.perf_counter() - clock - reranked.load_seconds,
         f"{outcome.documents_scored_now} documents scored now, {outcome.resumed} queries resumed",
     )
+    return reranked
 
+
+def _runs(
+    options: EvalOptions,
+    dataset: Dataset,
+    candidates: Run,
+    outcome: RerankOutcome,
+    out: Path,
+    watch: Stopwatch,
+) -> dict[str, Run]:
+    """Return the runs the report compares: first stage, reranked, fused (served) and offline fusion."""
     runs: dict[str, Run] = {"first_stage": candidates, "reranked": outcome.run}
     if outcome.fused_run is not None:
         runs["fused"] = outcome.fused_run
@@ -240,20 +295,37 @@ def run_eval(
         with watch.stage("offline ranx fusion", f"{offline.method}, not served"):
             runs[offline.run_name] = offline_fusion.fuse(offline, dataset.qrels, runs)
             write_trec(out / f"{offline.run_name}.trec", runs[offline.run_name], offline.run_name)
-    with watch.stage("metrics (ranx)", f"{len(runs)} runs x {len(metrics)} metrics, paired tests"):
-        query_ids, scores = per_query_scores(dataset.qrels, runs, metrics)
-        comparison = compare_scores(
-            scores, metrics, baseline="first_stage", stat_test=options.stat_test, max_p=options.max_p
-        )
-    with watch.stage("write per_query.tsv"):
-        per_query.write(out / per_query.FILE, query_ids, scores, metrics)
+    return runs
+
+
+@dataclass(frozen=True)
+class _FirstStage:
+    candidates: Run
+    described: dict[str, Any]
+    seconds: float
+
+
+def _report(
+    options: EvalOptions,
+    dataset: Dataset,
+    first: _FirstStage,
+    reranked: _Reranked,
+    runs: dict[str, Run],
+    metrics: list[str],
+    scored: tuple[list[str], dict[str, Any], dict[str, Any]],
+) -> dict[str, Any]:
+    """Return the report but its timings, which the caller adds last."""
+    query_ids, scores, comparison = scored
+    candidates = first.candidates
+    outcome = reranked.outcome
+    offline = options.offline_fusion
     report: dict[str, Any] = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "dataset": _dataset_summary(dataset, options.max_queries),
         "first_stage": {
-            **first_stage,
+            **first.described,
             "top_k": options.top_k,
-            "seconds": first_seconds,
+            "seconds": first.seconds,
             "candidates": sum(len(c) for c in candidates.values()),
             "queries_without_candidates": sum(1 for q in dataset.query_ids if not candidates.get(q)),
         },
@@ -280,9 +352,4 @@ def run_eval(
         report["fusion"] = options.fusion.describe()
     if offline is not None:
         report["offline_fusion"] = {"run": offline.run_name, **offline.describe()}
-    timings = watch.summary()
-    report["timings"] = timings
-    report["wall_seconds"] = timings["wall_seconds"]
-    report_module.write(out, report)
-    logger.info("eval finished in %.1f s; run files and report in %s", report["wall_seconds"], out)
     return report

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from reranker.export.errors import ExportError
-from reranker.model_store.manifest import Activation, ModelKind, Pooling
+from reranker.manifest import Activation, ModelKind, Pooling
 
 # Models whose position ids start after the padding index (padding_idx + 1), so they can
 # take `max_position_embeddings - padding_idx - 1` tokens, not `max_position_embeddings`.

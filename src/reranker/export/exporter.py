@@ -47,7 +47,7 @@ from reranker.export.static_int8 import (
     read_calibration,
 )
 from reranker.export.wrappers import BiEncoderGraph, CrossEncoderGraph, LastTokenReference, YesNoGraph
-from reranker.model_store.manifest import (
+from reranker.manifest import (
     MANIFEST_NAME,
     FileEntry,
     Manifest,

@@ -17,7 +17,7 @@ import torch
 from tokenizers import Tokenizer
 
 from reranker.export.errors import ExportError
-from reranker.model_store.manifest import ModelKind
+from reranker.manifest import ModelKind
 
 logger = logging.getLogger(__name__)
 

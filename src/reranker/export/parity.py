@@ -31,7 +31,7 @@ from tokenizers import Encoding, Tokenizer
 
 from reranker.export.errors import ExportError
 from reranker.export.samples import sample_inputs
-from reranker.model_store.manifest import ModelKind
+from reranker.manifest import ModelKind
 
 logger = logging.getLogger(__name__)
 

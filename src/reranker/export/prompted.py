@@ -21,7 +21,7 @@ from reranker.export import parity
 from reranker.export.errors import ExportError
 from reranker.export.families import Family
 from reranker.export.samples import sample_inputs
-from reranker.model_store.manifest import PromptTemplate
+from reranker.manifest import PromptTemplate
 from reranker.scoring.prompt import PromptEncoder
 from reranker.scoring.tokenize import Encoded
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 
-from reranker.model_store.manifest import ModelKind
+from reranker.manifest import ModelKind
 
 QUERIES: tuple[str, ...] = (
     "what is the capital of france",

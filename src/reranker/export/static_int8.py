@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from reranker.export.errors import ExportError
-from reranker.model_store.manifest import ModelKind
+from reranker.manifest import ModelKind
 
 logger = logging.getLogger(__name__)
 

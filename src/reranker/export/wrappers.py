@@ -10,7 +10,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from reranker.model_store.manifest import Pooling
+from reranker.manifest import Pooling
 
 # sentence-transformers fills padding with this before max pooling.
 _MAX_POOL_FILL = -1e9

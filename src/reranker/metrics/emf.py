@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
+from reranker.coldstart import ColdStart
 from reranker.metrics.recorder import MetricsRecorder
-from reranker.model_store.timing import ColdStart
 
 SERVICE = "reranker"
 LambdaHandler = Callable[[Any, Any], Any]

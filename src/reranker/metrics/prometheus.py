@@ -1,4 +1,5 @@
-"""GET /metrics: the recorder's totals, the scoring queue and model load times, as Prometheus text.
+"""The body of GET /metrics (the route is in api/metering.py): the recorder's totals, the scoring
+queue and model load times, as Prometheus text.
 
 prometheus_client is imported at the first scrape, not at start (its import costs ~0.13 s, which
 a Lambda cold start should not pay for a route nobody scrapes there).
@@ -9,12 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
-
-from reranker.api.auth import require_api_key
-from reranker.api.routes import ERRORS
+from reranker.coldstart import import_seconds
 from reranker.metrics.recorder import MetricsRecorder
-from reranker.model_store.timing import import_seconds
 
 
 class ServiceCollector:
@@ -94,26 +91,3 @@ def render(recorder: MetricsRecorder, state: Any) -> tuple[bytes, str]:
     registry.register(ServiceCollector(recorder, state))
     ProcessCollector(registry=registry)
     return generate_latest(registry), CONTENT_TYPE_LATEST
-
-
-def metrics_router(require_key: bool) -> APIRouter:
-    """Return the router of GET /metrics, behind the API key unless `require_key` is false."""
-    router = APIRouter()
-    dependencies = [Depends(require_api_key)] if require_key else []
-    responses: dict[int | str, dict[str, Any]] = {
-        200: {
-            "description": "Prometheus text format",
-            "content": {"text/plain": {"schema": {"type": "string"}}},
-        },
-        **{status: ERRORS[status] for status in ((401, 500) if require_key else (500,))},
-    }
-
-    @router.get(
-        "/metrics", tags=["ops"], dependencies=dependencies, response_class=Response, responses=responses
-    )
-    async def metrics(request: Request) -> Response:
-        """Prometheus metrics: requests, latency, pairs and tokens scored, queue, model load times."""
-        body, content_type = render(request.app.state.metrics, request.app.state)
-        return Response(body, media_type=content_type)
-
-    return router

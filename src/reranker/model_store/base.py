@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from reranker.model_store.manifest import Manifest
+from reranker.manifest import FileEntry, Manifest
+
+# Which of a manifest's files a fetch must deliver (None: all); the registry asks for the files
+# of the graph it chose, and may raise ModelUnavailable when none can serve.
+FileSelector = Callable[[Manifest], Mapping[str, FileEntry]]
 
 
 @dataclass(frozen=True)
@@ -16,8 +21,8 @@ class LocalModel:
 
 
 class ModelStore(Protocol):
-    def fetch(self, uri: str, *, label: str) -> LocalModel:
-        """Return the model at `uri` as a verified local folder.
+    def fetch(self, uri: str, *, label: str, files: FileSelector | None = None) -> LocalModel:
+        """Return the model at `uri` as a verified local folder holding the `files` selected.
 
         `label` names the model in errors, which must never show a path or a bucket.
         """

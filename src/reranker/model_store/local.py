@@ -6,18 +6,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from reranker.config import Settings
-from reranker.errors import ConfigurationError, ModelUnavailable
-from reranker.model_store.base import LocalModel
-from reranker.model_store.manifest import (
+from reranker.errors import ModelUnavailable
+from reranker.manifest import (
     MANIFEST_NAME,
     FileEntry,
-    Manifest,
     file_entry,
-    openvino_weights,
     parse_manifest,
 )
-from reranker.scoring.graphs import choose_graph
+from reranker.model_store.base import FileSelector, LocalModel
 
 
 def path_from_uri(uri: str) -> Path:
@@ -31,22 +27,18 @@ def path_from_uri(uri: str) -> Path:
 class LocalModelStore:
     """Reads a model folder in place after checking its files against the manifest.
 
-    With `settings` (serving) only the files the chosen graph needs are checked: hashing an
+    Serving selects only the files the chosen graph needs (the registry's `files`): hashing an
     fp32 graph that an int8 deployment never opens cost 0.085 s of a 1.4 s Lambda cold start.
-    Without (publish, inspection) every file is.
+    Without a selection (publish, inspection) every file is checked.
     """
 
-    def __init__(self, settings: Settings | None = None) -> None:
-        self._settings = settings
-
-    def fetch(self, uri: str, *, label: str) -> LocalModel:
+    def fetch(self, uri: str, *, label: str, files: FileSelector | None = None) -> LocalModel:
         folder = path_from_uri(uri)
         manifest_path = folder / MANIFEST_NAME
         if not manifest_path.is_file():
             raise ModelUnavailable(f"model {label!r} has no {MANIFEST_NAME} in its folder")
         manifest = parse_manifest(manifest_path.read_bytes(), origin=f"model {label!r}")
-        files = files_needed(manifest, self._settings) if self._settings else manifest.files
-        verify_folder(folder, files, label=label)
+        verify_folder(folder, files(manifest) if files else manifest.files, label=label)
         return LocalModel(folder=folder, manifest=manifest)
 
 
@@ -58,19 +50,3 @@ def verify_folder(folder: Path, files: Mapping[str, FileEntry], *, label: str) -
             raise ModelUnavailable(f"model {label!r} is missing its file {name!r}")
         if file_entry(path) != expected:
             raise ModelUnavailable(f"model {label!r} file {name!r} fails its sha256 check")
-
-
-def files_needed(manifest: Manifest, settings: Settings) -> dict[str, FileEntry]:
-    """Return the files serving needs (fetched from S3, checked on disk): all but unopened graphs.
-
-    The graph is the one `choose_graph` picks for the loader (an IR counts with its `.bin`), so
-    an unservable setting (bf16 on onnxruntime, no static int8 IR) fails here, before a download.
-    """
-    try:
-        chosen = set(choose_graph(manifest, settings).files)
-    except ConfigurationError as exc:
-        raise ModelUnavailable(f"model {manifest.name!r} cannot be served: {exc.message}") from exc
-    graphs = {*manifest.variants.values()}
-    graphs.update(name for xml in manifest.openvino.values() for name in (xml, openvino_weights(xml)))
-    skipped = graphs - chosen
-    return {name: entry for name, entry in manifest.files.items() if name not in skipped}

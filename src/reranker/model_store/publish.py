@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reranker.errors import ConfigurationError, ModelUnavailable, RerankError
+from reranker.manifest import MANIFEST_NAME, parse_manifest
 from reranker.model_store.local import LocalModelStore
-from reranker.model_store.manifest import MANIFEST_NAME, parse_manifest
 from reranker.model_store.retry import classify
-from reranker.model_store.s3uri import S3Location, parse_s3_uri
+from reranker.s3uri import S3Location, parse_s3_uri
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

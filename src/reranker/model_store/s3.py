@@ -19,19 +19,19 @@ from typing import TYPE_CHECKING
 
 from reranker.config import Settings
 from reranker.errors import ModelUnavailable, RerankError
-from reranker.model_store import cache
-from reranker.model_store.base import LocalModel
-from reranker.model_store.local import files_needed, verify_folder
-from reranker.model_store.manifest import (
+from reranker.manifest import (
     MANIFEST_NAME,
     FileEntry,
     Manifest,
     parse_manifest,
     sha256_file,
 )
+from reranker.model_store import cache
+from reranker.model_store.base import FileSelector, LocalModel
+from reranker.model_store.local import verify_folder
 from reranker.model_store.retry import classify, with_retries
 from reranker.model_store.s3client import build_s3_client
-from reranker.model_store.s3uri import S3Location, cache_folder_name, parse_s3_uri
+from reranker.s3uri import S3Location, cache_folder_name, parse_s3_uri
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -70,34 +70,39 @@ class S3ModelStore:
                 self._client = self._factory()
             return self._client
 
-    def fetch(self, uri: str, *, label: str) -> LocalModel:
-        """Return the model at `uri` as a verified folder in the cache, downloading it at most once."""
+    def fetch(self, uri: str, *, label: str, files: FileSelector | None = None) -> LocalModel:
+        """Return the model at `uri` as a verified folder in the cache, downloading it at most once.
+
+        Only the `files` selected (the chosen graph's, when serving) are downloaded; None: all.
+        """
         try:
             location = parse_s3_uri(uri)
         except ValueError as exc:
             raise ModelUnavailable(f"model {label!r} has an invalid S3 URI: {exc}") from exc
         cache_dir = self._settings.cache_dir.resolve()
-        key = f"{cache_dir}|{location.uri}|{self._settings.variant}"
+        key = f"{cache_dir}|{location.uri}|{self._settings.precision}"
         cached = cache.recall(key)
         if cached is not None:
             return cached
         with cache.model_lock(key):
             cached = cache.recall(key)
             if cached is None:
-                cached = self._fetch_locked(location, cache_dir, label)
+                cached = self._fetch_locked(location, cache_dir, label, files)
                 cache.remember(key, cached)
         return cached
 
-    def _fetch_locked(self, location: S3Location, cache_dir: Path, label: str) -> LocalModel:
+    def _fetch_locked(
+        self, location: S3Location, cache_dir: Path, label: str, select: FileSelector | None
+    ) -> LocalModel:
         try:
             raw = self._get_manifest(location, label)
         except ModelUnavailable as exc:
-            fallback = self._cached_copy_if_unreachable(location, cache_dir, label, exc)
+            fallback = self._cached_copy_if_unreachable(location, cache_dir, label, exc, select)
             if fallback is None:
                 raise
             return fallback
         manifest = _parse(raw, label)
-        files = files_needed(manifest, self._settings)
+        files = select(manifest) if select else manifest.files
         final = self._folder(location, cache_dir)
         if (final / MANIFEST_NAME).is_file() and (final / MANIFEST_NAME).read_bytes() == raw:
             try:
@@ -188,7 +193,12 @@ class S3ModelStore:
             raise _unavailable(exc, label, f"its {MANIFEST_NAME}") from exc
 
     def _cached_copy_if_unreachable(
-        self, location: S3Location, cache_dir: Path, label: str, error: ModelUnavailable
+        self,
+        location: S3Location,
+        cache_dir: Path,
+        label: str,
+        error: ModelUnavailable,
+        select: FileSelector | None,
     ) -> LocalModel | None:
         """Return a verified cached copy when the store is down (not when the model is gone)."""
         cause = error.__cause__
@@ -197,14 +207,14 @@ class S3ModelStore:
         final = self._folder(location, cache_dir)
         try:
             manifest = _parse((final / MANIFEST_NAME).read_bytes(), label)
-            verify_folder(final, files_needed(manifest, self._settings), label=label)
+            verify_folder(final, select(manifest) if select else manifest.files, label=label)
         except (OSError, ModelUnavailable):
             return None
         logger.warning("model store unreachable; serving the verified cached copy", extra={"model": label})
         return LocalModel(folder=final, manifest=manifest)
 
     def _folder(self, location: S3Location, cache_dir: Path) -> Path:
-        return cache_dir / cache_folder_name(location, self._settings.variant)
+        return cache_dir / cache_folder_name(location, self._settings.precision)
 
 
 def _parse(raw: bytes, label: str) -> Manifest:

@@ -12,13 +12,12 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from reranker.model_store.manifest import Manifest
+from reranker.manifest import Manifest
 from reranker.scoring.chunking import max_pool
-from reranker.scoring.cross_encoder import refuse_instruction
 from reranker.scoring.embedding_cache import EmbeddingCache, Vector, cache_key
 from reranker.scoring.runner import GraphRunner
 from reranker.scoring.tokenize import Encoded, TextEncoder
-from reranker.scoring.types import ScoreOptions, ScoreResult
+from reranker.scoring.types import ScoreOptions, ScoreResult, refuse_instruction
 
 
 def _unit_rows(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:

@@ -8,24 +8,15 @@ per window) for that recall; `max_chunks_per_doc` and the per-request bound keep
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from reranker.config import Truncate
+from reranker.choices import Truncate
 from reranker.errors import InvalidRequest
+from reranker.request import ChunkOptions
 
 DEFAULT_OVERLAP = 32
-
-
-@dataclass(frozen=True)
-class ChunkOptions:
-    """How to window documents; `overlap=None` means DEFAULT_OVERLAP tokens."""
-
-    max_chunks_per_doc: int
-    overlap: int | None = None
-    max_chunks_per_request: int = 2000
 
 
 def effective_overlap(window: int, overlap: int | None) -> int:

@@ -7,13 +7,13 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from reranker.errors import InvalidRequest
-from reranker.model_store.manifest import Activation, Manifest
-from reranker.scoring.chunking import ChunkOptions, max_pool
+from reranker.manifest import Activation, Manifest
+from reranker.request import ChunkOptions
+from reranker.scoring.chunking import max_pool
 from reranker.scoring.prompt import PromptEncoder
 from reranker.scoring.runner import GraphRunner
 from reranker.scoring.tokenize import Encoded, TextEncoder
-from reranker.scoring.types import ScoreOptions, ScoreResult
+from reranker.scoring.types import ScoreOptions, ScoreResult, refuse_instruction
 
 Float64 = npt.NDArray[np.float64]
 
@@ -33,16 +33,6 @@ def logits_to_scores(logits: npt.NDArray[np.float32], activation: Activation, ra
     if raw or activation == "identity":
         return positive
     return sigmoid(positive)
-
-
-def refuse_instruction(manifest: Manifest, options: ScoreOptions) -> None:
-    """Raise InvalidRequest when a request sends an instruction to a model that takes none."""
-    if options.instruction is not None and not manifest.takes_instruction:
-        family = f" ({manifest.family})" if manifest.family else ""
-        raise InvalidRequest(
-            f"model {manifest.name}{family} takes no instruction; leave extra_body.instruction out",
-            param="extra_body.instruction",
-        )
 
 
 class CrossEncoderScorer:

@@ -6,26 +6,25 @@ import logging
 import os
 from pathlib import Path
 
-from reranker.config import Settings
-from reranker.model_store.manifest import Manifest
+from reranker.manifest import Manifest
 from reranker.scoring.bi_encoder import BiEncoderScorer
 from reranker.scoring.cross_encoder import CrossEncoderScorer
 from reranker.scoring.embedding_cache import EmbeddingCache
-from reranker.scoring.graphs import GraphChoice, choose_graph
+from reranker.scoring.graph_choice import GraphChoice, choose_graph
 from reranker.scoring.prompt import PromptEncoder
 from reranker.scoring.runner import GraphRunner, RowPlan
 from reranker.scoring.session import OnnxModel, create_session
 from reranker.scoring.tokenize import TextEncoder, load_tokenizer
-from reranker.scoring.types import Scorer
+from reranker.scoring.types import RuntimeOptions, Scorer
 
 logger = logging.getLogger(__name__)
 
 OUTPUT_BY_KIND = {"cross-encoder": "logits", "bi-encoder": "embeddings"}
 
 
-def load_scorer(folder: Path, manifest: Manifest, settings: Settings) -> Scorer:
+def load_scorer(folder: Path, manifest: Manifest, options: RuntimeOptions) -> Scorer:
     """Return a scorer over the graph `choose_graph` picks (fp32 when int8 was not exported)."""
-    choice = choose_graph(manifest, settings)
+    choice = choose_graph(manifest, options)
     logger.info(
         "graph chosen",
         extra={
@@ -36,16 +35,16 @@ def load_scorer(folder: Path, manifest: Manifest, settings: Settings) -> Scorer:
         },
     )
     tokenizer = load_tokenizer(str(folder / manifest.tokenizer))
-    encoder = TextEncoder(tokenizer, manifest.max_length, settings.max_query_tokens)
+    encoder = TextEncoder(tokenizer, manifest.max_length, options.max_query_tokens)
     prompted = (
-        PromptEncoder(tokenizer, manifest.prompt, manifest.max_length, settings.max_query_tokens)
+        PromptEncoder(tokenizer, manifest.prompt, manifest.max_length, options.max_query_tokens)
         if manifest.prompt is not None
         else None
     )
-    model = load_runner(folder, manifest, settings, choice, pad_id=encoder.pad_id)
+    model = load_runner(folder, manifest, options, choice, pad_id=encoder.pad_id)
     if manifest.kind == "cross-encoder":
         return CrossEncoderScorer(manifest, prompted or encoder, model)
-    return BiEncoderScorer(manifest, encoder, model, EmbeddingCache(settings.embedding_cache_size))
+    return BiEncoderScorer(manifest, encoder, model, EmbeddingCache(options.embedding_cache_size))
 
 
 def usable_cores() -> int:
@@ -54,7 +53,7 @@ def usable_cores() -> int:
 
 
 def load_runner(
-    folder: Path, manifest: Manifest, settings: Settings, choice: GraphChoice, *, pad_id: int
+    folder: Path, manifest: Manifest, options: RuntimeOptions, choice: GraphChoice, *, pad_id: int
 ) -> GraphRunner:
     """Return the chosen graph loaded by its runtime.
 
@@ -63,14 +62,14 @@ def load_runner(
     at a time on two threads (docs/benchmarks.md). Batched scoring (GPUs) runs one batch at a
     time on `RERANK_THREADS` threads.
     """
-    cores = settings.threads or usable_cores()
-    workers, threads = (cores, 1) if settings.deterministic else (1, settings.threads)
+    cores = options.threads or usable_cores()
+    workers, threads = (cores, 1) if options.deterministic else (1, options.threads)
     plan = RowPlan(
         output=OUTPUT_BY_KIND[manifest.kind],
         variant=choice.label,
         pad_id=pad_id,
-        token_budget=settings.batch_token_budget,
-        max_batch_size=1 if settings.deterministic else settings.max_batch_size,
+        token_budget=options.batch_token_budget,
+        max_batch_size=1 if options.deterministic else options.max_batch_size,
         workers=workers,
     )
     if choice.backend == "openvino":
@@ -81,7 +80,7 @@ def load_runner(
     session = create_session(
         folder / choice.graph,
         threads=threads,
-        providers=settings.providers,
-        spin_threads=settings.spin_threads,
+        providers=options.device,
+        spin_threads=options.spin_threads,
     )
     return OnnxModel(session, plan)

@@ -15,7 +15,7 @@ import numpy as np
 import openvino
 
 from reranker.errors import ModelUnavailable
-from reranker.scoring.graphs import GraphChoice
+from reranker.scoring.graph_choice import GraphChoice
 from reranker.scoring.runner import BatchedRunner, FloatArray, IntArray, RowPlan
 
 PROVIDER = "OpenVINO CPU"

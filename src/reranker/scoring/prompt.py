@@ -13,10 +13,11 @@ from collections.abc import Sequence
 
 from tokenizers import Tokenizer
 
-from reranker.config import Truncate
+from reranker.choices import Truncate
 from reranker.errors import ConfigurationError, InvalidRequest
-from reranker.model_store.manifest import PLACEHOLDERS, PromptTemplate
-from reranker.scoring.chunking import ChunkOptions, chunk_documents
+from reranker.manifest import PLACEHOLDERS, PromptTemplate
+from reranker.request import ChunkOptions
+from reranker.scoring.chunking import chunk_documents
 from reranker.scoring.tokenize import Encoded, cut, pad_token_id
 
 _INSTRUCTION, _QUERY, _DOCUMENT = PLACEHOLDERS

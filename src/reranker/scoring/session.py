@@ -9,19 +9,19 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from reranker.config import Providers
+from reranker.choices import Device
 from reranker.errors import ConfigurationError, ModelUnavailable
 from reranker.scoring.runner import BatchedRunner, FloatArray, IntArray, RowPlan
 
 logger = logging.getLogger(__name__)
 
 
-def choose_providers(preference: Providers) -> list[str]:
+def choose_providers(preference: Device) -> list[str]:
     """Return onnxruntime providers in order: CUDA first when present and allowed, CPU last."""
     available = ort.get_available_providers()
     if preference == "cuda" and "CUDAExecutionProvider" not in available:
         raise ConfigurationError(
-            "RERANK_PROVIDERS=cuda but onnxruntime has no CUDA provider "
+            "RERANK_DEVICE=cuda but onnxruntime has no CUDA provider "
             "(install the [gpu] extra on a machine with a GPU)"
         )
     if preference != "cpu" and "CUDAExecutionProvider" in available:
@@ -30,7 +30,7 @@ def choose_providers(preference: Providers) -> list[str]:
 
 
 def create_session(
-    path: Path, *, threads: int, providers: Providers, spin_threads: bool = False
+    path: Path, *, threads: int, providers: Device, spin_threads: bool = False
 ) -> ort.InferenceSession:
     """Return a session for one ONNX file; `threads=0` lets onnxruntime use every core."""
     options = ort.SessionOptions()

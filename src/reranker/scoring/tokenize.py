@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 from tokenizers import Tokenizer
 
-from reranker.config import Truncate
+from reranker.choices import Truncate
 from reranker.errors import ConfigurationError, InvalidRequest
-from reranker.scoring.chunking import ChunkOptions, chunk_documents
+from reranker.request import ChunkOptions
+from reranker.scoring.chunking import chunk_documents
 
 
 @dataclass(frozen=True)

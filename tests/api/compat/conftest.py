@@ -21,7 +21,7 @@ HEADERS = {"Authorization": f"Bearer {KEY}"}
 @pytest.fixture(scope="session")
 def base_url(default_model_dir: Path, tiny_cross_encoder_dir: Path) -> Iterator[str]:
     args = ["--model", str(default_model_dir), "--model", str(tiny_cross_encoder_dir)]
-    with serve(args, {"RERANK_API_KEYS": KEY, "RERANK_VARIANT": "fp32"}) as url:
+    with serve(args, {"RERANK_API_KEYS": KEY, "RERANK_PRECISION": "fp32"}) as url:
         yield url
 
 

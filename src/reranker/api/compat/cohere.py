@@ -27,7 +27,8 @@ from pydantic import (
 
 from reranker.api.auth import require_api_key
 from reranker.api.compat.common import rerank_request, run_rerank
-from reranker.api.routes import ERRORS
+from reranker.api.marks import scores
+from reranker.api.schemas import ERRORS
 from reranker.types import (
     MAX_RANK_FIELDS,
     VISIBLE_PATTERN,
@@ -160,6 +161,7 @@ def from_rerank_response(response: RerankResponse, return_documents: bool) -> di
     responses=ERRORS,
     dependencies=[Depends(require_api_key)],
 )
+@scores({CohereV2Request: "documents"})
 async def cohere_v2_rerank(body: CohereV2Request, request: Request) -> JSONResponse:
     """Cohere v2 rerank: the same ranking as /v1/rerank, in Cohere's response shape."""
     rerank = rerank_request(to_rerank_request(body), RENAMES)

@@ -18,7 +18,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from reranker.api.errors import UNPARSABLE_BODY
+from reranker.api.error_renderer import UNPARSABLE_BODY
 from reranker.errors import InvalidRequest, ModelUnavailable, RerankError
 from reranker.service import RerankService
 from reranker.types import RerankRequest, RerankResponse

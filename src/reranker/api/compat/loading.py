@@ -15,6 +15,8 @@ import threading
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from reranker.api.marks import forget_route_lists
+
 _lock = threading.Lock()
 
 
@@ -26,6 +28,7 @@ def include_compat_routes(app: FastAPI) -> bool:
         from reranker.api.compat.router import router
 
         app.include_router(router)
+        forget_route_lists(app.state)
         app.state.compat_routes = True
         return True
 

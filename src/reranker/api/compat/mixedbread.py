@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_
 
 from reranker.api.auth import require_api_key
 from reranker.api.compat.common import default_model, rerank_request, run_rerank
-from reranker.api.routes import ERRORS
+from reranker.api.marks import scores
+from reranker.api.schemas import ERRORS
 from reranker.types import MAX_RANK_FIELDS, VISIBLE_PATTERN, PositiveJsonInt, RerankResponse
 
 RENAMES = {"documents": "input", "top_n": "top_k"}
@@ -120,6 +121,7 @@ def from_rerank_response(response: RerankResponse, body: MixedbreadRequest) -> d
     responses=ERRORS,
     dependencies=[Depends(require_api_key)],
 )
+@scores({MixedbreadRequest: "input"})
 async def mixedbread_rerank(body: MixedbreadRequest, request: Request) -> JSONResponse:
     """Mixedbread rerank: the same ranking as /v1/rerank, in Mixedbread's request and response shape."""
     model = body.model or default_model(request)

@@ -17,7 +17,8 @@ from pydantic import BaseModel
 from reranker.api.auth import require_api_key
 from reranker.api.compat import cohere, infinity, mixedbread, tei, voyage
 from reranker.api.compat.common import default_model, json_object, rerank_request, run_rerank, validated
-from reranker.api.routes import ERRORS
+from reranker.api.marks import scores
+from reranker.api.schemas import ERRORS
 from reranker.errors import InvalidRequest
 
 router = APIRouter()
@@ -68,6 +69,7 @@ _RESPONSE_SCHEMA: dict[str, Any] = {
     tags=["compatibility"],
     openapi_extra=_BODY_SCHEMA,
 )
+@scores({tei.TeiRequest: "texts", infinity.InfinityRequest: "documents"})
 async def rerank_root(request: Request) -> JSONResponse:
     """TEI's or Infinity's rerank, picked by the body: `texts` (TEI) or `documents` (Infinity)."""
     payload = await json_object(request)

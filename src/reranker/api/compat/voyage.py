@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from reranker.api.auth import require_api_key
 from reranker.api.compat.common import rerank_request, run_rerank
-from reranker.api.routes import ERRORS
+from reranker.api.marks import scores
+from reranker.api.schemas import ERRORS
 from reranker.types import VISIBLE_PATTERN, PositiveJsonInt, RerankResponse
 
 RENAMES = {"top_n": "top_k"}
@@ -84,6 +85,7 @@ def from_rerank_response(response: RerankResponse, body: VoyageRequest) -> dict[
     responses=ERRORS,
     dependencies=[Depends(require_api_key)],
 )
+@scores({VoyageRequest: "documents"})
 async def voyage_rerank(body: VoyageRequest, request: Request) -> JSONResponse:
     """Voyage AI rerank: the same ranking as /v1/rerank, in Voyage's request and response shape."""
     rerank = rerank_request(to_rerank_request(body), RENAMES)

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reranker.eval.backends import Backend
 from reranker.eval.datasets import Dataset, Document
 from reranker.eval.errors import EvalError
 from reranker.eval.runs import Run, ranked
+from reranker.eval.targets import Target
 from reranker.fusion import Fusion
 from reranker.types import RerankRequest
 
@@ -164,7 +164,7 @@ class RerankOutcome:
 
 
 def _score_query(
-    backend: Backend,
+    target: Target,
     model: str,
     dataset: Dataset,
     query: str,
@@ -180,7 +180,7 @@ def _score_query(
         first_stage=[float(score) for _, score in ranking],
         fusion=fusion,
     )
-    response = backend.rerank(request)
+    response = target.rerank(request)
     if {result.index for result in response.results} != set(range(len(doc_ids))):
         raise EvalError(f"the answer for query {query!r} did not score every document")
     if fusion is None:
@@ -227,7 +227,7 @@ class Progress:
 def rerank_run(
     dataset: Dataset,
     candidates: Mapping[str, Mapping[str, float]],
-    backend: Backend,
+    target: Target,
     model: str,
     log: ScoreLog,
     *,
@@ -242,13 +242,13 @@ def rerank_run(
     if resumed:
         logger.info("resuming: %d queries already scored, %d to go", resumed, len(pending))
     meter = Progress(resumed + len(pending), resumed, enabled=progress)
-    with ThreadPoolExecutor(max_workers=backend.concurrency) as pool:
+    with ThreadPoolExecutor(max_workers=target.concurrency) as pool:
         queue = iter(pending)
         running: dict[Future[QueryScores], str] = {}
         try:
             while True:
-                while len(running) < backend.concurrency and (query := next(queue, None)) is not None:
-                    job = pool.submit(_score_query, backend, model, dataset, query, candidates[query], fusion)
+                while len(running) < target.concurrency and (query := next(queue, None)) is not None:
+                    job = pool.submit(_score_query, target, model, dataset, query, candidates[query], fusion)
                     running[job] = query
                 if not running:
                     break

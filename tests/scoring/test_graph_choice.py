@@ -10,9 +10,10 @@ import pytest
 
 from reranker.config import Settings
 from reranker.errors import ConfigurationError
+from reranker.manifest import FileEntry, Manifest
 from reranker.model_store.local import LocalModelStore
-from reranker.model_store.manifest import FileEntry, Manifest
-from reranker.scoring.graphs import GraphChoice, OpenVinoSupport, choose_graph, probe_openvino
+from reranker.registry import runtime_options
+from reranker.scoring.graph_choice import GraphChoice, OpenVinoSupport, choose_graph, probe_openvino
 from reranker.scoring.loader import load_scorer
 
 ENTRY = FileEntry(sha256="0" * 64, size=1)
@@ -40,8 +41,8 @@ def manifest(*, int8: bool = True, ir: bool = True) -> Manifest:
 def choose(
     backend: str, variant: str, support: OpenVinoSupport = OV_BF16, model: Manifest | None = None
 ) -> GraphChoice:
-    settings = Settings(backend=backend, variant=variant, providers="cpu")
-    return choose_graph(model or manifest(), settings, support)
+    settings = Settings(runtime=backend, precision=variant, device="cpu")
+    return choose_graph(model or manifest(), runtime_options(settings), support)
 
 
 @pytest.mark.parametrize(
@@ -103,16 +104,16 @@ def test_auto_without_openvino_is_onnxruntime(variant: str) -> None:
 
 def test_auto_leaves_cuda_to_onnxruntime(monkeypatch: pytest.MonkeyPatch) -> None:
     """OpenVINO runs on the CPU here: where onnxruntime would use CUDA, auto keeps onnxruntime."""
-    settings = Settings(backend="auto", variant="fp32", providers="cuda")
-    assert choose_graph(manifest(), settings, OV_BF16).backend == "onnxruntime"
-    # providers=auto: CUDA is used when onnxruntime offers it (the provider list stands in for a GPU).
+    settings = Settings(runtime="auto", precision="fp32", device="cuda")
+    assert choose_graph(manifest(), runtime_options(settings), OV_BF16).backend == "onnxruntime"
+    # device=auto: CUDA is used when onnxruntime offers it (the provider list stands in for a GPU).
     monkeypatch.setattr(
         ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
     )
-    settings = Settings(backend="auto", variant="fp32", providers="auto")
-    assert choose_graph(manifest(), settings, OV_BF16).backend == "onnxruntime"
+    settings = Settings(runtime="auto", precision="fp32", device="auto")
+    assert choose_graph(manifest(), runtime_options(settings), OV_BF16).backend == "onnxruntime"
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
-    assert choose_graph(manifest(), settings, OV_BF16).backend == "openvino"
+    assert choose_graph(manifest(), runtime_options(settings), OV_BF16).backend == "openvino"
 
 
 @pytest.mark.parametrize(
@@ -123,7 +124,7 @@ def test_auto_leaves_cuda_to_onnxruntime(monkeypatch: pytest.MonkeyPatch) -> Non
             "bf16",
             OV_BF16,
             manifest(),
-            "bf16 runs on the openvino backend only; set RERANK_BACKEND=openvino and install the [openvino] "
+            "bf16 runs on the openvino backend only; set RERANK_RUNTIME=openvino and install the [openvino] "
             "extra",
         ),
         # auto without OpenVINO falls to onnxruntime, which has no bf16: the same message.
@@ -132,7 +133,7 @@ def test_auto_leaves_cuda_to_onnxruntime(monkeypatch: pytest.MonkeyPatch) -> Non
             "bf16",
             NO_OV,
             manifest(),
-            "bf16 runs on the openvino backend only; set RERANK_BACKEND=openvino and install the [openvino] "
+            "bf16 runs on the openvino backend only; set RERANK_RUNTIME=openvino and install the [openvino] "
             "extra",
         ),
         (
@@ -140,7 +141,7 @@ def test_auto_leaves_cuda_to_onnxruntime(monkeypatch: pytest.MonkeyPatch) -> Non
             "fp32",
             NO_OV,
             manifest(),
-            "RERANK_BACKEND=openvino but the openvino package is not installed "
+            "RERANK_RUNTIME=openvino but the openvino package is not installed "
             "(install the [openvino] extra)",
         ),
         (
@@ -148,7 +149,7 @@ def test_auto_leaves_cuda_to_onnxruntime(monkeypatch: pytest.MonkeyPatch) -> Non
             "bf16",
             OV_NO_BF16,
             manifest(),
-            "RERANK_VARIANT=bf16 needs a CPU with BF16 instructions (AVX512_BF16 or AMX), and this one has "
+            "RERANK_PRECISION=bf16 needs a CPU with BF16 instructions (AVX512_BF16 or AMX), and this one has "
             "none; serve fp32 or int8",
         ),
         (
@@ -156,7 +157,7 @@ def test_auto_leaves_cuda_to_onnxruntime(monkeypatch: pytest.MonkeyPatch) -> Non
             "bf16",
             OV_NO_BF16,
             manifest(),
-            "RERANK_VARIANT=bf16 needs a CPU with BF16 instructions (AVX512_BF16 or AMX), and this one has "
+            "RERANK_PRECISION=bf16 needs a CPU with BF16 instructions (AVX512_BF16 or AMX), and this one has "
             "none; serve fp32 or int8",
         ),
         (
@@ -165,7 +166,7 @@ def test_auto_leaves_cuda_to_onnxruntime(monkeypatch: pytest.MonkeyPatch) -> Non
             OV_BF16,
             manifest(ir=False),
             "model m has no OpenVINO static int8 graph; export it again with the current exporter, or serve "
-            "its dynamic int8 graph with RERANK_BACKEND=onnxruntime",
+            "its dynamic int8 graph with RERANK_RUNTIME=onnxruntime",
         ),
     ],
 )
@@ -178,18 +179,18 @@ def test_unservable_settings_say_what_to_change(
 
 
 def test_openvino_with_cuda_providers_is_refused() -> None:
-    settings = Settings(backend="openvino", variant="fp32", providers="cuda")
-    with pytest.raises(ConfigurationError, match="RERANK_BACKEND=openvino runs on the CPU"):
-        choose_graph(manifest(), settings, OV_BF16)
+    settings = Settings(runtime="openvino", precision="fp32", device="cuda")
+    with pytest.raises(ConfigurationError, match="RERANK_RUNTIME=openvino runs on the CPU"):
+        choose_graph(manifest(), runtime_options(settings), OV_BF16)
 
 
-def test_the_backend_setting_reads_rerank_backend(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RERANK_BACKEND", "openvino")
-    monkeypatch.setenv("RERANK_VARIANT", "bf16")
+def test_the_runtime_setting_reads_rerank_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RERANK_RUNTIME", "openvino")
+    monkeypatch.setenv("RERANK_PRECISION", "bf16")
     settings = Settings()
-    assert (settings.backend, settings.variant) == ("openvino", "bf16")
-    monkeypatch.setenv("RERANK_BACKEND", "tensorrt")
-    with pytest.raises(ValueError, match="backend"):
+    assert (settings.runtime, settings.precision) == ("openvino", "bf16")
+    monkeypatch.setenv("RERANK_RUNTIME", "tensorrt")
+    with pytest.raises(ValueError, match="runtime"):
         Settings()
 
 
@@ -209,6 +210,10 @@ def test_without_the_package_explicit_openvino_fails_to_load_and_auto_serves_onn
     assert probe_openvino() == NO_OV
     local = LocalModelStore().fetch(str(tiny_cross_encoder_dir), label="tiny-ce")
     with pytest.raises(ConfigurationError, match=r"install the \[openvino\] extra"):
-        load_scorer(local.folder, local.manifest, Settings(backend="openvino", variant="fp32"))
-    scorer = load_scorer(local.folder, local.manifest, Settings(backend="auto", variant="fp32"))
+        load_scorer(
+            local.folder, local.manifest, runtime_options(Settings(runtime="openvino", precision="fp32"))
+        )
+    scorer = load_scorer(
+        local.folder, local.manifest, runtime_options(Settings(runtime="auto", precision="fp32"))
+    )
     assert (scorer.provider, scorer.variant) == ("CPUExecutionProvider", "fp32")

@@ -28,7 +28,7 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_BACKOFF_SECONDS = 30.0
 
 
-class Backend(Protocol):
+class Target(Protocol):
     """Reranks one request; `describe` says what scores (model, variant, where; a fingerprint if known)."""
 
     concurrency: int
@@ -40,7 +40,7 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
-class InProcessBackend:
+class InProcessTarget:
     """RerankService.rerank in this process, one request at a time (the ONNX session uses every core)."""
 
     concurrency = 1
@@ -49,23 +49,17 @@ class InProcessBackend:
         self.service = service
 
     @classmethod
-    def for_model(cls, model: str) -> tuple[InProcessBackend, str]:
-        """Return a backend and the model name to request: a model folder is served as `reranker serve`
+    def for_model(cls, model: str) -> tuple[InProcessTarget, str]:
+        """Return a target and the model name to request: a model folder is served as `reranker serve`
         serves it; any other value names a model of the RERANK_MODELS settings."""
         from reranker.config import Settings
-        from reranker.model_store.local import LocalModelStore
-        from reranker.registry import ModelRegistry
+        from reranker.registry import ModelRegistry, folder_settings
         from reranker.service import RerankService
 
         folder = Path(model)
         if (folder / "model.json").is_file():
-            manifest = LocalModelStore().fetch(str(folder), label=folder.name).manifest
-            settings = Settings(
-                models={manifest.name: str(folder.resolve())},
-                aliases=dict.fromkeys(manifest.aliases, manifest.name),
-                default_model=manifest.name,
-            )
-            model = manifest.name
+            settings = folder_settings([folder])
+            model = str(settings.default_model)
         else:
             settings = Settings()
         return cls(RerankService(ModelRegistry(settings), settings)), model
@@ -97,7 +91,7 @@ class InProcessBackend:
         """Nothing to release: the service lives as long as the process."""
 
 
-class HttpBackend:
+class RemoteTarget:
     """POST /v1/rerank of a running API, with timeouts and retries (429, 5xx, connection errors)."""
 
     def __init__(

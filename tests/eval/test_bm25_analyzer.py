@@ -12,7 +12,7 @@ import pytest
 import regex
 from uniseg.wordbreak import words
 
-from reranker.eval.analysis import MAX_TOKEN_LENGTH, LuceneAnalyzer, lucene_tokens, strip_possessive
+from reranker.eval.bm25_analyzer import MAX_TOKEN_LENGTH, LuceneAnalyzer, lucene_tokens, strip_possessive
 from reranker.eval.first_stage import Bm25Config, tokenize
 
 LUCENE_CASES: list[tuple[str, list[str]]] = [

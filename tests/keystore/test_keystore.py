@@ -21,9 +21,9 @@ from pydantic import SecretStr
 from reranker.api.app import create_app
 from reranker.config import Settings
 from reranker.errors import ConfigurationError
-from reranker.secrets import SETTING, load_api_keys, parse_keys
+from reranker.keystore import SETTING, load_api_keys, parse_keys
 from tests.fixtures.moto_server import free_port
-from tests.secrets.conftest import DUMMY_AWS_ENV, REGION
+from tests.keystore.conftest import DUMMY_AWS_ENV, REGION
 
 KEY_A = "rk_live_5b1f0c7e9a2d4c8e"
 KEY_B = "rk_live_0a9e8d7c6b5a4f3e"

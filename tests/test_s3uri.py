@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from reranker.config import Settings
-from reranker.model_store.s3uri import S3Location, cache_folder_name, check_model_uri, parse_s3_uri
+from reranker.s3uri import S3Location, cache_folder_name, check_model_uri, parse_s3_uri
 
 
 @pytest.mark.parametrize(

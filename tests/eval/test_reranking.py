@@ -8,24 +8,24 @@ from typing import Any
 
 import pytest
 
-from reranker.eval.backends import InProcessBackend
 from reranker.eval.datasets import Document, load_dataset
 from reranker.eval.errors import EvalError
 from reranker.eval.first_stage import Bm25Config, bm25_run
 from reranker.eval.pipeline import EvalOptions, run_eval
-from reranker.eval.runner import ScoreLog, build_request, rerank_run
+from reranker.eval.reranking import ScoreLog, build_request, rerank_run
+from reranker.eval.targets import InProcessTarget
 from reranker.types import RerankRequest, RerankResponse
 from tests.eval.conftest import MakeDataset
 
 
 class Killed(Exception):
-    """Stands in for a kill: raised by the backend after a number of requests."""
+    """Stands in for a kill: raised by the target after a number of requests."""
 
 
-class CrashingBackend:
-    """The real in-process backend, dying after `after` requests."""
+class CrashingTarget:
+    """The real in-process target, dying after `after` requests."""
 
-    def __init__(self, inner: InProcessBackend, after: int) -> None:
+    def __init__(self, inner: InProcessTarget, after: int) -> None:
         self.inner = inner
         self.after = after
         self.calls = 0
@@ -64,13 +64,13 @@ def test_killed_run_resumes_to_the_uninterrupted_result(
     make_dataset: MakeDataset, tmp_path: Path, tiny_cross_encoder_dir: Path
 ) -> None:
     folder = make_dataset()
-    backend, model = InProcessBackend.for_model(str(tiny_cross_encoder_dir))
+    target, model = InProcessTarget.for_model(str(tiny_cross_encoder_dir))
     whole = run_eval(_options(folder, tmp_path / "whole", tmp_path / "c", tiny_cross_encoder_dir))
 
     with pytest.raises(Killed):
         run_eval(
             _options(folder, tmp_path / "resumed", tmp_path / "c", tiny_cross_encoder_dir),
-            backend=CrashingBackend(backend, after=1),
+            target=CrashingTarget(target, after=1),
             model=model,
         )
     assert len((tmp_path / "resumed" / "scores.jsonl").read_text().splitlines()) == 2  # header + 1 query
@@ -87,13 +87,13 @@ def test_a_line_cut_short_by_a_kill_is_redone(
 ) -> None:
     dataset = load_dataset(make_dataset(), "test")
     candidates = bm25_run(dataset, 10, Bm25Config(), tmp_path / "cache")
-    backend, model = InProcessBackend.for_model(str(tiny_cross_encoder_dir))
+    target, model = InProcessTarget.for_model(str(tiny_cross_encoder_dir))
     path = tmp_path / "scores.jsonl"
-    whole = rerank_run(dataset, candidates, backend, model, ScoreLog(path, {"h": 1}), progress=False)
+    whole = rerank_run(dataset, candidates, target, model, ScoreLog(path, {"h": 1}), progress=False)
     lines = path.read_bytes().splitlines(keepends=True)
     path.write_bytes(b"".join(lines[:2]) + lines[2][:15])  # the last query's line, half written
 
-    again = rerank_run(dataset, candidates, backend, model, ScoreLog(path, {"h": 1}), progress=False)
+    again = rerank_run(dataset, candidates, target, model, ScoreLog(path, {"h": 1}), progress=False)
 
     assert again.run == whole.run
     assert again.resumed == 1 and again.scored_now == 1
@@ -107,13 +107,13 @@ def test_scores_of_another_run_are_refused(
 ) -> None:
     dataset = load_dataset(make_dataset(), "test")
     candidates = bm25_run(dataset, 10, Bm25Config(), tmp_path / "cache")
-    backend, model = InProcessBackend.for_model(str(tiny_cross_encoder_dir))
+    target, model = InProcessTarget.for_model(str(tiny_cross_encoder_dir))
     path = tmp_path / "scores.jsonl"
-    rerank_run(dataset, candidates, backend, model, ScoreLog(path, {"top_k": 10}), progress=False)
+    rerank_run(dataset, candidates, target, model, ScoreLog(path, {"top_k": 10}), progress=False)
 
     with pytest.raises(EvalError, match=r"another run \(differs in: top_k\)"):
-        rerank_run(dataset, candidates, backend, model, ScoreLog(path, {"top_k": 5}), progress=False)
+        rerank_run(dataset, candidates, target, model, ScoreLog(path, {"top_k": 5}), progress=False)
 
     fewer = {query: dict(list(scores.items())[:1]) for query, scores in candidates.items()}
     with pytest.raises(EvalError, match="scored on other candidates"):
-        rerank_run(dataset, fewer, backend, model, ScoreLog(path, {"top_k": 10}), progress=False)
+        rerank_run(dataset, fewer, target, model, ScoreLog(path, {"top_k": 10}), progress=False)

@@ -8,11 +8,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reranker.eval.backends import HttpBackend
 from reranker.eval.datasets import Document
 from reranker.eval.errors import EvalError
 from reranker.eval.pipeline import EvalOptions, run_eval
-from reranker.eval.runner import build_request
+from reranker.eval.reranking import build_request
+from reranker.eval.targets import RemoteTarget
 from reranker.fusion import Fusion
 from tests.fixtures.uvicorn_server import serve
 
@@ -59,9 +59,9 @@ def test_http_run_equals_in_process_run(
     assert local["metrics"]["fused"] not in (local["metrics"]["first_stage"], local["metrics"]["reranked"])
 
 
-def _backend(handler: object, retries: int = 3) -> HttpBackend:
+def _target(handler: object, retries: int = 3) -> RemoteTarget:
     transport = httpx.MockTransport(handler)  # type: ignore[arg-type]
-    return HttpBackend("http://api.test", "k", retries=retries, backoff=0.0, transport=transport)
+    return RemoteTarget("http://api.test", "k", retries=retries, backoff=0.0, transport=transport)
 
 
 def test_retries_429_5xx_and_connection_errors_then_succeeds() -> None:
@@ -80,7 +80,7 @@ def test_retries_429_5xx_and_connection_errors_then_succeeds() -> None:
             raise reply
         return reply
 
-    response = _backend(handler).rerank(REQUEST)
+    response = _target(handler).rerank(REQUEST)
 
     assert [r.index for r in response.results] == [1, 0] and len(seen) == 4
     assert seen[0].headers["Authorization"] == "Bearer k" and seen[0].url.path == "/v1/rerank"
@@ -100,7 +100,7 @@ def test_client_errors_are_not_retried_and_keep_the_api_message() -> None:
         return httpx.Response(404, json={"error": error})
 
     with pytest.raises(EvalError, match=r"rejected a request \(HTTP 404: model 'm' is not served\)"):
-        _backend(handler).rerank(REQUEST)
+        _target(handler).rerank(REQUEST)
     assert len(calls) == 1
 
 
@@ -109,4 +109,4 @@ def test_gives_up_after_the_retries() -> None:
         raise httpx.ReadTimeout("slow")
 
     with pytest.raises(EvalError, match=r"did not answer after 3 attempts \(last: ReadTimeout\)"):
-        _backend(handler, retries=2).rerank(REQUEST)
+        _target(handler, retries=2).rerank(REQUEST)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from reranker.errors import ConfigurationError
-from reranker.model_store.manifest import parse_manifest
+from reranker.manifest import parse_manifest
 
 SHA = "0" * 64
 

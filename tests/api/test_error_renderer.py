@@ -16,9 +16,9 @@ from pydantic import SecretStr
 from reranker.api.app import create_app
 from reranker.config import Settings
 from reranker.errors import ConfigurationError
-from reranker.model_store.manifest import FileEntry, Manifest
+from reranker.manifest import FileEntry, Manifest
 from reranker.registry import ModelRegistry
-from reranker.scoring.types import ScoreOptions, Scorer, ScoreResult
+from reranker.scoring.types import RuntimeOptions, ScoreOptions, Scorer, ScoreResult
 from tests.api.conftest import API_KEY, AUTH
 
 GOOD = {"model": "default", "query": "q", "documents": ["a", "b"]}
@@ -192,12 +192,12 @@ def app_with(scorer: BlockingScorer, **overrides: object) -> Any:
     )
 
     class Store:
-        def fetch(self, uri: str, *, label: str) -> Any:
+        def fetch(self, uri: str, *, label: str, files: object = None) -> Any:
             from reranker.model_store.base import LocalModel
 
             return LocalModel(folder=Path(uri), manifest=MANIFEST)
 
-    def loader(folder: Path, manifest: Manifest, _: Settings) -> Scorer:
+    def loader(folder: Path, manifest: Manifest, _: RuntimeOptions) -> Scorer:
         return scorer
 
     registry = ModelRegistry(settings, stores={"file": Store()}, loader=loader)
@@ -219,6 +219,31 @@ async def test_overload_is_429_with_retry_after_and_health_stays_up() -> None:
         assert error_of(second, 429)["type"] == "overloaded"
         assert second.headers["retry-after"] == "1"
         assert (await client.get("/health")).status_code == 200
+        scorer.release.set()
+        assert (await first).status_code == 200
+
+
+# Every route that scores, each marked @scores (api/marks.py): the middleware's list is derived.
+SCORING_PATHS = ["/v1/rerank", "/v2/rerank", "/rerank", "/voyage/v1/rerank", "/v1/reranking"]
+
+
+@pytest.mark.anyio
+async def test_every_scoring_route_is_refused_429_before_its_body_is_parsed() -> None:
+    scorer = BlockingScorer()
+    app = app_with(scorer, max_concurrency=1, max_queue=0)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        import asyncio
+
+        first = asyncio.create_task(client.post("/v1/rerank", json=GOOD, headers=AUTH))
+        while not scorer.started.is_set():
+            await asyncio.sleep(0.01)
+        for path in SCORING_PATHS:
+            # Not JSON: parsed, it would be a 400; refused first, it costs no parsing at all.
+            refused = await client.post(
+                path, content=b"{not json", headers={**AUTH, "Content-Type": "application/json"}
+            )
+            assert error_of(refused, 429)["type"] == "overloaded", path
         scorer.release.set()
         assert (await first).status_code == 200
 

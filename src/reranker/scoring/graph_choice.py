@@ -1,4 +1,4 @@
-"""Which runtime runs which graph file of a model, decided once for the loader and the S3 store.
+"""Which runtime runs which graph file of a model, decided once for the loader and the registry.
 
 - onnxruntime: fp32 -> variants["fp32"]; int8 -> variants["int8"] (dynamic int8), else fp32;
   bf16 -> ConfigurationError (OpenVINO only).
@@ -18,22 +18,23 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-from reranker.config import Providers, Settings, Variant
+from reranker.choices import Device, Precision, Runtime
 from reranker.errors import ConfigurationError
-from reranker.model_store.manifest import Manifest, openvino_weights
+from reranker.manifest import FileEntry, Manifest, openvino_weights
+from reranker.scoring.types import RuntimeOptions
 
 # OpenVINO f32 scores match onnxruntime fp32 within 1e-5 (measured <= 4.5e-7: tests/scoring/
 # test_openvino_runtime.py, tests/integration/test_reference_parity.py),
 # so they share the fingerprint of the fp32 variant.
 FP32_LABEL = "fp32"
-Runtime = Literal["onnxruntime", "openvino"]
-Precision = Literal["f32", "bf16"]
+# The precision OpenVINO reads an fp32 graph at (its INFERENCE_PRECISION_HINT).
+InferencePrecision = Literal["f32", "bf16"]
 
 BF16_ON_ONNXRUNTIME = (
-    "bf16 runs on the openvino backend only; set RERANK_BACKEND=openvino and install the [openvino] extra"
+    "bf16 runs on the openvino backend only; set RERANK_RUNTIME=openvino and install the [openvino] extra"
 )
 OPENVINO_MISSING = (
-    "RERANK_BACKEND=openvino but the openvino package is not installed (install the [openvino] extra)"
+    "RERANK_RUNTIME=openvino but the openvino package is not installed (install the [openvino] extra)"
 )
 
 
@@ -42,10 +43,10 @@ class GraphChoice:
     """The runtime, the graph it opens (`files[0]`) with the files beside it, and how it reads them."""
 
     backend: Runtime
-    variant: Variant
+    variant: Precision
     label: str
     files: tuple[str, ...]
-    precision: Precision | None = None
+    precision: InferencePrecision | None = None
 
     @property
     def graph(self) -> str:
@@ -77,8 +78,8 @@ def cpu_capabilities() -> tuple[str, ...]:
     return tuple(openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
 
 
-def cuda_in_use(providers: Providers) -> bool:
-    """Return whether onnxruntime would run on CUDA under this RERANK_PROVIDERS."""
+def cuda_in_use(providers: Device) -> bool:
+    """Return whether onnxruntime would run on CUDA under this RERANK_DEVICE."""
     if providers == "cpu":
         return False
     if providers == "cuda":
@@ -89,14 +90,14 @@ def cuda_in_use(providers: Providers) -> bool:
 
 
 def choose_graph(
-    manifest: Manifest, settings: Settings, openvino: OpenVinoSupport | None = None
+    manifest: Manifest, options: RuntimeOptions, openvino: OpenVinoSupport | None = None
 ) -> GraphChoice:
-    """Return the runtime and graph serving `settings.variant` of this model, or raise ConfigurationError."""
-    backend = settings.backend
+    """Return the runtime and graph serving `options.precision` of this model, or raise ConfigurationError."""
+    backend = options.runtime
     support = OpenVinoSupport(installed=False)
-    if backend == "openvino" and settings.providers == "cuda":
+    if backend == "openvino" and options.device == "cuda":
         raise ConfigurationError(
-            "RERANK_BACKEND=openvino runs on the CPU; RERANK_PROVIDERS=cuda asks for onnxruntime's CUDA "
+            "RERANK_RUNTIME=openvino runs on the CPU; RERANK_DEVICE=cuda asks for onnxruntime's CUDA "
             "provider: set one of them differently"
         )
     if backend != "onnxruntime":
@@ -106,41 +107,41 @@ def choose_graph(
         if backend == "auto":
             usable = (
                 support.installed
-                and _openvino_graph(manifest, settings.variant) is not None
-                and not cuda_in_use(settings.providers)
+                and _openvino_graph(manifest, options.precision) is not None
+                and not cuda_in_use(options.device)
             )
             backend = "openvino" if usable else "onnxruntime"
     choice = (
-        _on_openvino(manifest, settings.variant, support)
+        _on_openvino(manifest, options.precision, support)
         if backend == "openvino"
-        else _on_onnxruntime(manifest, settings.variant)
+        else _on_onnxruntime(manifest, options.precision)
     )
     return choice
 
 
-def _on_onnxruntime(manifest: Manifest, variant: Variant) -> GraphChoice:
+def _on_onnxruntime(manifest: Manifest, variant: Precision) -> GraphChoice:
     if variant == "bf16":
         raise ConfigurationError(BF16_ON_ONNXRUNTIME)
-    served: Variant = variant if variant in manifest.variants else "fp32"
+    served: Precision = variant if variant in manifest.variants else "fp32"
     if served not in manifest.variants:
         raise ConfigurationError(f"model {manifest.name} has no {variant} or fp32 graph")
     return GraphChoice("onnxruntime", served, served, (manifest.variants[served],))
 
 
-def _openvino_graph(manifest: Manifest, variant: Variant) -> str | None:
+def _openvino_graph(manifest: Manifest, variant: Precision) -> str | None:
     """Return the file OpenVINO opens for `variant`, None when the manifest has none."""
     if variant == "int8":
         return manifest.openvino.get("int8")
     return manifest.variants.get("fp32")
 
 
-def _on_openvino(manifest: Manifest, variant: Variant, support: OpenVinoSupport) -> GraphChoice:
+def _on_openvino(manifest: Manifest, variant: Precision, support: OpenVinoSupport) -> GraphChoice:
     graph = _openvino_graph(manifest, variant)
     if variant == "int8":
         if graph is None:
             raise ConfigurationError(
                 f"model {manifest.name} has no OpenVINO static int8 graph; export it again with the "
-                "current exporter, or serve its dynamic int8 graph with RERANK_BACKEND=onnxruntime"
+                "current exporter, or serve its dynamic int8 graph with RERANK_RUNTIME=onnxruntime"
             )
         return GraphChoice("openvino", "int8", "int8-static", (graph, openvino_weights(graph)))
     if graph is None:
@@ -148,8 +149,19 @@ def _on_openvino(manifest: Manifest, variant: Variant, support: OpenVinoSupport)
     if variant == "bf16":
         if not support.bf16:
             raise ConfigurationError(
-                "RERANK_VARIANT=bf16 needs a CPU with BF16 instructions (AVX512_BF16 or AMX), and this "
+                "RERANK_PRECISION=bf16 needs a CPU with BF16 instructions (AVX512_BF16 or AMX), and this "
                 "one has none; serve fp32 or int8"
             )
         return GraphChoice("openvino", "bf16", "bf16", (graph,), "bf16")
     return GraphChoice("openvino", "fp32", FP32_LABEL, (graph,), "f32")
+
+
+def serving_files(manifest: Manifest, choice: GraphChoice) -> dict[str, FileEntry]:
+    """Return the files serving `choice` needs: every file of the manifest but the unopened graphs.
+
+    An OpenVINO IR counts with its `.bin`.
+    """
+    graphs = {*manifest.variants.values()}
+    graphs.update(name for xml in manifest.openvino.values() for name in (xml, openvino_weights(xml)))
+    skipped = graphs - set(choice.files)
+    return {name: entry for name, entry in manifest.files.items() if name not in skipped}

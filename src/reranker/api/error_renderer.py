@@ -20,8 +20,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from reranker.api.auth import check_request_key
-from reranker.api.headers import SECURITY_HEADERS, new_request_id
+from reranker.api.headers import SECURITY_HEADERS
+from reranker.api.marks import cached, public_paths
 from reranker.errors import RerankError, Unauthorized
+from reranker.request import new_request_id
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +38,6 @@ _MESSAGES: dict[str, str] = {
     "extra_forbidden": "is not a known field",
 }
 _DOCUMENT_ITEM = re.compile(r"^documents\[\d+\]$")
-# Routes that need no key (everything else is guarded by require_api_key).
-PUBLIC_PATHS = frozenset({"/health", "/ready", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 _STATUS_TYPES = {404: "not_found", 405: "method_not_allowed", 415: "unsupported_media_type"}
 # FastAPI answers a body that json.loads cannot take (bad UTF-8, nesting past the recursion
 # limit, an integer over 4300 digits) with this fixed detail; it gets a message that says what to fix.
@@ -165,9 +165,10 @@ def refused_key(request: Request) -> JSONResponse | None:
     FastAPI parses and validates the body before it runs the key check, so a malformed body
     would otherwise be judged (400, 415) before its sender's key.
     """
-    if request.url.path in PUBLIC_PATHS:
-        return None
     state = request.app.state
+    # Routes that need no key: none of their dependencies is require_api_key (api/marks.py).
+    if request.url.path in cached(state, "public_paths", request.app.routes, public_paths):
+        return None
     try:
         check_request_key(request.headers, state.settings, state.api_keys)
     except Unauthorized as exc:
