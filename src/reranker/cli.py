@@ -43,7 +43,7 @@ class _OwnLinesOnly(logging.Filter):
 def _serve(args: argparse.Namespace) -> int:
     from reranker.api.app import create_app
     from reranker.api.server import build_server
-    from reranker.config import Settings
+    from reranker.config import load_settings
     from reranker.model_store.local import LocalModelStore
 
     overrides: dict[str, object] = {}
@@ -55,7 +55,7 @@ def _serve(args: argparse.Namespace) -> int:
             models[manifest.name] = str(folder.resolve())
             aliases.update({alias: manifest.name for alias in manifest.aliases})
         overrides = {"models": models, "aliases": aliases, "default_model": next(iter(models))}
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings = load_settings(**overrides)
     app = create_app(settings)
     _log_through_reranker("uvicorn", "asyncio", "botocore", "boto3")
     logger.info(

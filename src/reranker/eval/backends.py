@@ -52,7 +52,7 @@ class InProcessBackend:
     def for_model(cls, model: str) -> tuple[InProcessBackend, str]:
         """Return a backend and the model name to request: a model folder is served as `reranker serve`
         serves it; any other value names a model of the RERANK_MODELS settings."""
-        from reranker.config import Settings
+        from reranker.config import load_settings
         from reranker.model_store.local import LocalModelStore
         from reranker.registry import ModelRegistry
         from reranker.service import RerankService
@@ -60,14 +60,14 @@ class InProcessBackend:
         folder = Path(model)
         if (folder / "model.json").is_file():
             manifest = LocalModelStore().fetch(str(folder), label=folder.name).manifest
-            settings = Settings(
+            settings = load_settings(
                 models={manifest.name: str(folder.resolve())},
                 aliases=dict.fromkeys(manifest.aliases, manifest.name),
                 default_model=manifest.name,
             )
             model = manifest.name
         else:
-            settings = Settings()
+            settings = load_settings()
         return cls(RerankService(ModelRegistry(settings), settings)), model
 
     def rerank(self, request: RerankRequest) -> RerankResponse:
