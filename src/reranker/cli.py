@@ -7,7 +7,11 @@ installed fails with one line naming the extra (exit 2), not with a traceback.
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib.metadata
+import importlib.util
 import logging
+import re
 import signal
 import sys
 from collections.abc import Sequence
@@ -18,19 +22,53 @@ from reranker.errors import RerankError
 
 logger = logging.getLogger("reranker.cli")
 
-# Top-level modules of each extra's packages -> the extra that installs them.
-EXTRA_OF_MODULE = {
-    "ranx": "eval",
-    "bm25s": "eval",
-    "Stemmer": "eval",
-    "tqdm": "eval",
-    "numba": "eval",
-    "httpx": "eval",
-    "torch": "export",
-    "transformers": "export",
-    "onnx": "export",
-    "safetensors": "export",
-}
+# Distributions whose top-level module is not their normalised name (checked against the
+# installed packages by tests/test_cli.py); every other module is `name.lower()` with `-` -> `_`.
+MODULE_OF_DISTRIBUTION = {"pystemmer": "Stemmer"}
+_REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)[^;]*;\s*extra\s*==\s*['\"]([^'\"]+)['\"]")
+
+
+def module_of(distribution: str) -> str:
+    """Return the top-level module a distribution installs, e.g. `PyStemmer` -> `Stemmer`."""
+    normal = re.sub(r"[-_.]+", "-", distribution).lower()
+    return MODULE_OF_DISTRIBUTION.get(normal, normal.replace("-", "_"))
+
+
+@functools.cache
+def extra_of_module() -> dict[str, str]:
+    """Return the top-level module of each extra's packages -> the extra that installs it.
+
+    Read from the installed distribution's Requires-Dist (the extras of pyproject.toml), so a
+    package added to an extra is covered without a list kept by hand. The first extra that names
+    a package wins; `dev` (the tests' tools) is no command's extra.
+    """
+    try:
+        requirements = importlib.metadata.requires("reranker") or []
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        requirements = []
+    found: dict[str, str] = {}
+    for requirement in requirements:
+        match = _REQUIREMENT.match(requirement)
+        if match is None or match.group(2) == "dev":
+            continue
+        found.setdefault(module_of(match.group(1)), match.group(2))
+    return found
+
+
+def missing_module(extra: str) -> str | None:
+    """Return the first module of the extra's packages that cannot be imported, or None."""
+    for module, its_extra in extra_of_module().items():
+        if its_extra == extra and importlib.util.find_spec(module) is None:
+            return module
+    return None
+
+
+def _needs_extra(args: argparse.Namespace, extra: str, module: str) -> int:
+    sys.stderr.write(
+        f"reranker: {_command(args)} needs the [{extra}] extra ({module} is not installed): "
+        f"pip install 'reranker[{extra}]'\n"
+    )
+    return 2
 
 
 class _OwnLinesOnly(logging.Filter):
@@ -217,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also show onnxruntime's optimizer and quantizer log lines (hidden by default)",
     )
-    export.set_defaults(run=_export)
+    export.set_defaults(run=_export, extra="export")
     # Each subsystem adds its own subcommands below (their modules import nothing heavy at top).
     from reranker.model_store.command import add_store_commands
 
@@ -232,6 +270,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; a RerankError prints its message and exits 2, without a traceback."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # A command's extra is checked whole before it runs: its packages are imported at different
+    # points (BM25 only without a run file, httpx only with --api-url).
+    extra = getattr(args, "extra", None)
+    module = missing_module(extra) if extra else None
+    if extra and module:
+        return _needs_extra(args, extra, module)
     try:
         code: int = args.run(args)
     except RerankError as exc:
@@ -239,14 +283,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except ModuleNotFoundError as exc:
         module = (exc.name or "").partition(".")[0]
-        extra = EXTRA_OF_MODULE.get(module)
+        extra = extra_of_module().get(module)
         if extra is None:
             raise
-        sys.stderr.write(
-            f"reranker: {_command(args)} needs the [{extra}] extra ({module} is not installed): "
-            f"pip install 'reranker[{extra}]'\n"
-        )
-        return 2
+        return _needs_extra(args, extra, module)
     return code
 
 
