@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import os
 import re
+import signal
 import subprocess
 import sys
 import tomllib
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from reranker.cli import build_parser, extra_of_module, module_of
+from tests.fixtures.uvicorn_server import serve_process
 
 PYPROJECT = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
 EXTRAS: dict[str, list[str]] = PYPROJECT["project"]["optional-dependencies"]
@@ -94,3 +97,24 @@ def test_every_export_option_has_help() -> None:
         (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
         parser = commands.choices[word]
     assert not [a.dest for a in parser._actions if a.dest != "help" and not a.help]
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_ctrl_c_ends_serve_with_exit_0_and_no_traceback(attempt: int) -> None:
+    # A terminal sends SIGINT to the whole foreground process group, not to one process.
+    with serve_process([], {"RERANK_API_KEYS": "k"}, preexec_fn=os.setpgrp) as served:
+        os.killpg(served.process.pid, signal.SIGINT)
+        assert served.finish(timeout=60) == 0, served.output
+    output = "".join(served.output)
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output, output
+    assert "stopped on SIGINT after finishing the requests in flight" in output
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_ctrl_c_while_the_default_model_warms_exits_0(tiny_cross_encoder_dir: Path, attempt: int) -> None:
+    # Was "terminate called without an active exception" (-6): onnxruntime's threads at exit.
+    args = ["--model", str(tiny_cross_encoder_dir)]
+    with serve_process(args, {"RERANK_API_KEYS": "k"}, preexec_fn=os.setpgrp) as served:
+        os.killpg(served.process.pid, signal.SIGINT)
+        assert served.finish(timeout=60) == 0, served.output
+    assert "Traceback" not in "".join(served.output)

@@ -11,9 +11,12 @@ import functools
 import importlib.metadata
 import importlib.util
 import logging
+import os
 import re
 import signal
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -107,31 +110,58 @@ def _serve(args: argparse.Namespace) -> int:
             "warmup": settings.warmup,
         },
     )
-    if settings.default_model and settings.warmup == "fail_fast":
-        app.state.service.warm(settings.default_model)  # ModelUnavailable: exit 2 before listening
-        logger.info("default model ready", extra={"model": settings.default_model})
-    elif settings.default_model:
-        app.state.service.warm_in_background(settings.default_model)
-    # uvicorn finishes in-flight requests on SIGTERM, then re-raises the signal, which would end
-    # the process with status 143; this handler makes that stop (or a SIGTERM before uvicorn
-    # listens, with nothing in flight) exit 0 instead, and says whether anything was cut off.
+    # uvicorn finishes in-flight requests on SIGTERM and SIGINT (Ctrl-C), then re-raises the
+    # signal, which would end the process with status 143, or with a KeyboardInterrupt traceback
+    # through asyncio.run; this handler makes that stop (or a signal before uvicorn listens, with
+    # nothing in flight) exit 0 instead, and says whether anything was cut off. A handler of our
+    # own for SIGINT also keeps asyncio.run from installing its own, which cancels the main task.
     # The re-raised signal arrives while the loop still runs, before the requests uvicorn has
     # just cancelled have answered their 503s; they are counted once asyncio.run has let them
     # finish, so the line is logged after it returns.
-    signal.signal(signal.SIGTERM, _raise_stopped)
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, _raise_stopped)
     try:
+        if settings.default_model and settings.warmup == "fail_fast":
+            app.state.service.warm(settings.default_model)  # ModelUnavailable: exit 2 before listening
+            logger.info("default model ready", extra={"model": settings.default_model})
+        elif settings.default_model:
+            app.state.service.warm_in_background(settings.default_model)
         build_server(app, settings, args.host, args.port, args.graceful_seconds).run()
-    except _Stopped:
-        _log_stopped(app.state)
+    except _Stopped as stopped:
+        _log_stopped(app.state, stopped.signal_name)
+        _finish_model_loads(args.graceful_seconds)
     return 0
 
 
+def _finish_model_loads(seconds: float) -> None:
+    """Wait (at most `seconds`) for a warm-up or model load still running when the server stopped.
+
+    Those threads (service.warm_in_background, registry's `load-<name>`) are daemons: left inside
+    onnxruntime while the interpreter exits, its C++ thread pool aborts the process ("terminate
+    called without an active exception", status -6). Past the wait, exit at once, status 0.
+    """
+    deadline = time.monotonic() + seconds
+    loading = [t for t in threading.enumerate() if t.name == "warm-up" or t.name.startswith("load-")]
+    for thread in loading:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    if any(thread.is_alive() for thread in loading):
+        logger.warning("a model load was still running after the grace period; exiting without it")
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
 class _Stopped(SystemExit):
-    """Raised by the SIGTERM handler; exits 0."""
+    """Raised by the SIGTERM and SIGINT handler; exits 0."""
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(0)
+        self.signal_name = signal_name
 
 
 def _raise_stopped(signum: int, frame: Any) -> None:
-    raise _Stopped(0)
+    raise _Stopped(signal.Signals(signum).name)
 
 
 def _log_through_reranker(*names: str) -> None:
@@ -144,15 +174,16 @@ def _log_through_reranker(*names: str) -> None:
         other.setLevel(logging.WARNING)
 
 
-def _log_stopped(state: Any) -> None:
+def _log_stopped(state: Any, signal_name: str) -> None:
     cut_off = getattr(state, "cut_off", 0)
     if cut_off:
         logger.warning(
-            "stopped on SIGTERM; requests still running at the end of the grace period were answered 503",
+            f"stopped on {signal_name}; requests still running at the end of the grace period "
+            "were answered 503",
             extra={"requests": cut_off},
         )
     else:
-        logger.info("stopped on SIGTERM after finishing the requests in flight")
+        logger.info(f"stopped on {signal_name} after finishing the requests in flight")
 
 
 def _export(args: argparse.Namespace) -> int:
