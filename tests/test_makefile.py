@@ -25,14 +25,16 @@ def fake_python(path: Path, version: str) -> Path:
     return path
 
 
-def make(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def make(tmp_path: Path, *args: str, ci: bool = False) -> subprocess.CompletedProcess[str]:
     venvs = [f"{name}={tmp_path / name.lower()}" for name in ("VENV", "SERVE_VENV", "TOOLS_VENV")]
+    paths = [f"MODEL_DIR={tmp_path / 'model'}", f"STATUS_DIR={tmp_path / 'status'}"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS")) and k != "CI"}
     return subprocess.run(
-        ["make", "--no-print-directory", "-C", str(ROOT), *venvs, f"MODEL_DIR={tmp_path / 'model'}", *args],
+        ["make", "--no-print-directory", "-C", str(ROOT), *venvs, *paths, *args],
         capture_output=True,
         text=True,
         timeout=60,
-        env={k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))},
+        env={**env, "CI": "true"} if ci else env,
     )
 
 
@@ -166,3 +168,26 @@ def test_the_cpu_build_of_torch_can_be_chosen_for_the_tools_venv(tmp_path: Path)
     result = make(tmp_path, f"TORCH_INDEX_URL={index}", "-n", "default-model")
     tools = [line for line in result.stdout.splitlines() if "tools_venv/bin/pip install" in line]
     assert any(f"--extra-index-url {index} -e .[export]" in line.replace('"', "") for line in tools), tools
+
+
+def test_the_gate_without_its_data_is_skipped_locally_and_not_read_as_a_pass(tmp_path: Path) -> None:
+    result = make(tmp_path, f"DATA_DIR={tmp_path / 'data'}", "gate")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("gate: SKIPPED - ")
+    status = (tmp_path / "status" / "gate").read_text()
+    assert status == "relevance gate: SKIPPED (no BEIR data; not a pass)\n"
+
+
+def test_the_gate_without_its_data_fails_in_ci(tmp_path: Path) -> None:
+    result = make(tmp_path, f"DATA_DIR={tmp_path / 'data'}", "gate", ci=True)
+    assert result.returncode != 0
+    assert f"gate: FAILED - {tmp_path / 'data'}/beir/scifact is absent and CI=true" in result.stderr
+    assert "SKIPPED" not in result.stdout
+
+
+def test_make_test_ends_with_a_summary_of_what_ran(tmp_path: Path) -> None:
+    result = make(tmp_path, f"DATA_DIR={tmp_path / 'data'}", "-n", "test")
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith('echo "make test: lint, types and the test suite passed; ')
+    assert f"--status-file {tmp_path / 'status'}/audit" in result.stdout

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.hardening.audit import judge, runtime_requirements
+from tests.hardening.audit import exit_code, in_ci, judge, runtime_requirements
 
 
 def test_the_audited_set_is_the_runtime_closure_without_extras() -> None:
@@ -62,3 +62,28 @@ def test_a_clean_audit_names_what_it_could_not_check() -> None:
     assert verdict.message == (
         "pip-audit: no known vulnerabilities in 1 runtime packages; 1 could NOT be audited: private-pkg"
     )
+
+
+def test_an_audit_that_could_not_run_is_not_run_in_the_summary_and_fails_in_ci() -> None:
+    reason = "Dependency not found on PyPI and could not be audited: fastapi (0.165.0)"
+    unreachable = judge({"dependencies": [{"name": "fastapi", "skip_reason": reason}]}, 1)
+    crashed = judge(None, 40, "ConnectionError")
+    for verdict in (unreachable, crashed):
+        assert not verdict.audited
+        assert (
+            verdict.summary()
+            == "pip-audit: NOT RUN (the vulnerability data could not be reached; not a pass)"
+        )
+        assert (exit_code(verdict, ci=False), exit_code(verdict, ci=True)) == (0, 1)
+    clean = judge({"dependencies": [{"name": "fastapi", "version": "1", "vulns": []}]}, 1)
+    assert (clean.summary(), exit_code(clean, ci=True)) == ("pip-audit: passed", 0)
+    vulnerable = judge({"dependencies": [{"name": "x", "version": "1", "vulns": [{"id": "CVE-1"}]}]}, 1)
+    assert (vulnerable.summary(), exit_code(vulnerable, ci=False)) == (
+        "pip-audit: FAILED (known vulnerabilities)",
+        1,
+    )
+
+
+def test_ci_is_read_from_the_ci_variable() -> None:
+    assert in_ci({"CI": "true"}) and in_ci({"CI": "1"})
+    assert not in_ci({}) and not in_ci({"CI": "false"})
