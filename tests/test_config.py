@@ -1,12 +1,148 @@
-"""Settings renamed or retired keep working: the old name is still read, with a warning naming the new."""
+"""Settings errors in one line naming the variable, misspelt `RERANK_*` variables warned about, and
+settings renamed or retired kept working: the old name is still read, with a warning naming the new."""
 
 from __future__ import annotations
 
 import logging
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from reranker.config import RENAMED, RETIRED, Settings
+from reranker.config import (
+    OTHER_VARIABLES,
+    RENAMED,
+    RETIRED,
+    Settings,
+    load_settings,
+    variable_names,
+    warn_unknown_variables,
+)
+from reranker.errors import ConfigurationError
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+# (variable, value, the one line's start): what a user sets wrong, and what we must say.
+BAD = [
+    ("RERANK_BATCH_TOKEN_BUDGET", "abc", "RERANK_BATCH_TOKEN_BUDGET='abc': must be a valid integer"),
+    ("RERANK_MAX_DOCUMENTS", "0", "RERANK_MAX_DOCUMENTS='0': must be greater than or equal to 1"),
+    ("RERANK_VARIANT", "int4", "RERANK_VARIANT='int4': must be 'fp32', 'int8' or 'bf16'"),
+    ("RERANK_LOG_LEVEL", "debug", "RERANK_LOG_LEVEL='debug': must be 'DEBUG', 'INFO', 'WARNING' or 'ERROR'"),
+    ("RERANK_MODELS", "{bad", "RERANK_MODELS is not JSON: Expecting property name"),
+    ("RERANK_API_KEYS", "[bad", "RERANK_API_KEYS is not JSON: Expecting value"),
+    ("RERANK_DEFAULT_MODEL", "nope", "RERANK_DEFAULT_MODEL 'nope' is not a served model or alias"),
+    (
+        "RERANK_ALIASES",
+        '{"prod": "m"}',
+        "RERANK_ALIASES: alias 'prod' points at 'm', which is not in RERANK_MODELS",
+    ),
+]
+
+
+@pytest.mark.parametrize(("variable", "value", "start"), BAD)
+def test_a_bad_value_is_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, start: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    message = caught.value.message
+    assert message.startswith(start), message
+    assert "\n" not in message
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_a_secret_is_never_quoted_in_the_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RERANK_API_KEYS", '[1, {"k": "hunter2-secret"}]')
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert caught.value.message.startswith("RERANK_API_KEYS")
+    assert "hunter2" not in caught.value.message
+
+
+def test_the_variable_names_come_from_the_settings_class() -> None:
+    names = variable_names()
+    assert set(names.values()) == set(Settings.model_fields)
+    assert names["RERANK_MAX_DOCUMENTS"] == "max_documents"
+    assert not OTHER_VARIABLES & set(names)
+
+
+def test_every_rerank_variable_named_in_src_is_a_setting_or_known_other() -> None:
+    named = set()
+    for path in SRC.rglob("*.py"):
+        named |= set(re.findall(r"\bRERANK_[A-Z0-9_]*[A-Z0-9]\b", path.read_text()))
+    stray = named - set(variable_names()) - OTHER_VARIABLES
+    assert not stray, f"RERANK_* names in src/ that the unknown-variable warning would flag: {stray}"
+
+
+def test_a_misspelt_variable_is_warned_about_with_the_closest_name(caplog: pytest.LogCaptureFixture) -> None:
+    environ = {"RERANK_MAX_DOCUMENT": "5", "RERANK_MAX_DOCUMENTS": "5", "RERANK_EVAL_API_KEY": "k"}
+    with caplog.at_level(logging.WARNING, logger="reranker.config"):
+        lines = warn_unknown_variables(environ)
+    expected = "RERANK_MAX_DOCUMENT is not a setting and is ignored; did you mean RERANK_MAX_DOCUMENTS?"
+    assert lines == [expected]
+    assert [record.getMessage() for record in caplog.records] == lines
+
+
+def test_a_variable_like_no_setting_is_still_warned_about() -> None:
+    (line,) = warn_unknown_variables({"RERANK_ZZZZZZZZ": "1"})
+    assert line.startswith("RERANK_ZZZZZZZZ is not a setting and is ignored (")
+
+
+def _env(**variables: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RERANK_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")])
+    return {**env, **variables}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["serve", "--port", "1"], ["models", "list", "s3://bucket/models"]],
+    ids=["serve", "models-list"],
+)
+@pytest.mark.parametrize(("variable", "value", "start"), BAD)
+def test_the_cli_prints_one_line_and_exits_2(argv: list[str], variable: str, value: str, start: str) -> None:
+    code = "import sys; from reranker.cli import main; sys.exit(main(sys.argv[1:]))"
+    result = subprocess.run(
+        [sys.executable, "-c", code, *argv],
+        env=_env(**{variable: value}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [f"reranker: {result.stderr[10:].strip()}"]
+    assert result.stderr.startswith(f"reranker: {start}"), result.stderr
+
+
+def test_the_cli_warns_about_a_misspelt_variable_in_one_line() -> None:
+    code = "import sys; from reranker.cli import main; sys.exit(main(sys.argv[1:]))"
+    env = _env(RERANK_MAX_DOCUMENT="5", RERANK_VARIANT="int4")
+    result = subprocess.run(
+        [sys.executable, "-c", code, "serve"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "RERANK_MAX_DOCUMENT is not a setting and is ignored; did you mean RERANK_MAX_DOCUMENTS?",
+        "reranker: RERANK_VARIANT='int4': must be 'fp32', 'int8' or 'bf16'",
+    ]
+
+
+def test_the_lambda_handler_import_raises_one_configuration_error() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", "import reranker.handler"],
+        env=_env(RERANK_MODELS="{bad"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("reranker.errors.ConfigurationError: RERANK_MODELS is not JSON: "), last
+    assert "pydantic" not in result.stderr and "During handling" not in result.stderr
 
 
 def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:

@@ -7,9 +7,16 @@ installed fails with one line naming the extra (exit 2), not with a traceback.
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib.metadata
+import importlib.util
 import logging
+import os
+import re
 import signal
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,19 +25,53 @@ from reranker.errors import RerankError
 
 logger = logging.getLogger("reranker.cli")
 
-# Top-level modules of each extra's packages -> the extra that installs them.
-EXTRA_OF_MODULE = {
-    "ranx": "eval",
-    "bm25s": "eval",
-    "Stemmer": "eval",
-    "tqdm": "eval",
-    "numba": "eval",
-    "httpx": "eval",
-    "torch": "export",
-    "transformers": "export",
-    "onnx": "export",
-    "safetensors": "export",
-}
+# Distributions whose top-level module is not their normalised name (checked against the
+# installed packages by tests/test_cli.py); every other module is `name.lower()` with `-` -> `_`.
+MODULE_OF_DISTRIBUTION = {"pystemmer": "Stemmer"}
+_REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)[^;]*;\s*extra\s*==\s*['\"]([^'\"]+)['\"]")
+
+
+def module_of(distribution: str) -> str:
+    """Return the top-level module a distribution installs, e.g. `PyStemmer` -> `Stemmer`."""
+    normal = re.sub(r"[-_.]+", "-", distribution).lower()
+    return MODULE_OF_DISTRIBUTION.get(normal, normal.replace("-", "_"))
+
+
+@functools.cache
+def extra_of_module() -> dict[str, str]:
+    """Return the top-level module of each extra's packages -> the extra that installs it.
+
+    Read from the installed distribution's Requires-Dist (the extras of pyproject.toml), so a
+    package added to an extra is covered without a list kept by hand. The first extra that names
+    a package wins; `dev` (the tests' tools) is no command's extra.
+    """
+    try:
+        requirements = importlib.metadata.requires("reranker") or []
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        requirements = []
+    found: dict[str, str] = {}
+    for requirement in requirements:
+        match = _REQUIREMENT.match(requirement)
+        if match is None or match.group(2) == "dev":
+            continue
+        found.setdefault(module_of(match.group(1)), match.group(2))
+    return found
+
+
+def missing_module(extra: str) -> str | None:
+    """Return the first module of the extra's packages that cannot be imported, or None."""
+    for module, its_extra in extra_of_module().items():
+        if its_extra == extra and importlib.util.find_spec(module) is None:
+            return module
+    return None
+
+
+def _needs_extra(args: argparse.Namespace, extra: str, module: str) -> int:
+    sys.stderr.write(
+        f"reranker: {_command(args)} needs the [{extra}] extra ({module} is not installed): "
+        f"pip install 'reranker[{extra}]'\n"
+    )
+    return 2
 
 
 class _OwnLinesOnly(logging.Filter):
@@ -43,10 +84,10 @@ class _OwnLinesOnly(logging.Filter):
 def _serve(args: argparse.Namespace) -> int:
     from reranker.api.app import create_app
     from reranker.api.server import build_server
-    from reranker.config import Settings
+    from reranker.config import load_settings
     from reranker.registry import folder_settings
 
-    settings = folder_settings(args.model) if args.model else Settings()
+    settings = folder_settings(args.model) if args.model else load_settings()
     app = create_app(settings)
     _log_through_reranker("uvicorn", "asyncio", "botocore", "boto3")
     logger.info(
@@ -60,31 +101,58 @@ def _serve(args: argparse.Namespace) -> int:
             "warmup": settings.warmup,
         },
     )
-    if settings.default_model and settings.warmup == "fail_fast":
-        app.state.service.warm(settings.default_model)  # ModelUnavailable: exit 2 before listening
-        logger.info("default model ready", extra={"model": settings.default_model})
-    elif settings.default_model:
-        app.state.service.warm_in_background(settings.default_model)
-    # uvicorn finishes in-flight requests on SIGTERM, then re-raises the signal, which would end
-    # the process with status 143; this handler makes that stop (or a SIGTERM before uvicorn
-    # listens, with nothing in flight) exit 0 instead, and says whether anything was cut off.
+    # uvicorn finishes in-flight requests on SIGTERM and SIGINT (Ctrl-C), then re-raises the
+    # signal, which would end the process with status 143, or with a KeyboardInterrupt traceback
+    # through asyncio.run; this handler makes that stop (or a signal before uvicorn listens, with
+    # nothing in flight) exit 0 instead, and says whether anything was cut off. A handler of our
+    # own for SIGINT also keeps asyncio.run from installing its own, which cancels the main task.
     # The re-raised signal arrives while the loop still runs, before the requests uvicorn has
     # just cancelled have answered their 503s; they are counted once asyncio.run has let them
     # finish, so the line is logged after it returns.
-    signal.signal(signal.SIGTERM, _raise_stopped)
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, _raise_stopped)
     try:
+        if settings.default_model and settings.warmup == "fail_fast":
+            app.state.service.warm(settings.default_model)  # ModelUnavailable: exit 2 before listening
+            logger.info("default model ready", extra={"model": settings.default_model})
+        elif settings.default_model:
+            app.state.service.warm_in_background(settings.default_model)
         build_server(app, settings, args.host, args.port, args.graceful_seconds).run()
-    except _Stopped:
-        _log_stopped(app.state)
+    except _Stopped as stopped:
+        _log_stopped(app.state, stopped.signal_name)
+        _finish_model_loads(args.graceful_seconds)
     return 0
 
 
+def _finish_model_loads(seconds: float) -> None:
+    """Wait (at most `seconds`) for a warm-up or model load still running when the server stopped.
+
+    Those threads (service.warm_in_background, registry's `load-<name>`) are daemons: left inside
+    onnxruntime while the interpreter exits, its C++ thread pool aborts the process ("terminate
+    called without an active exception", status -6). Past the wait, exit at once, status 0.
+    """
+    deadline = time.monotonic() + seconds
+    loading = [t for t in threading.enumerate() if t.name == "warm-up" or t.name.startswith("load-")]
+    for thread in loading:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    if any(thread.is_alive() for thread in loading):
+        logger.warning("a model load was still running after the grace period; exiting without it")
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
 class _Stopped(SystemExit):
-    """Raised by the SIGTERM handler; exits 0."""
+    """Raised by the SIGTERM and SIGINT handler; exits 0."""
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(0)
+        self.signal_name = signal_name
 
 
 def _raise_stopped(signum: int, frame: Any) -> None:
-    raise _Stopped(0)
+    raise _Stopped(signal.Signals(signum).name)
 
 
 def _log_through_reranker(*names: str) -> None:
@@ -97,15 +165,16 @@ def _log_through_reranker(*names: str) -> None:
         other.setLevel(logging.WARNING)
 
 
-def _log_stopped(state: Any) -> None:
+def _log_stopped(state: Any, signal_name: str) -> None:
     cut_off = getattr(state, "cut_off", 0)
     if cut_off:
         logger.warning(
-            "stopped on SIGTERM; requests still running at the end of the grace period were answered 503",
+            f"stopped on {signal_name}; requests still running at the end of the grace period "
+            "were answered 503",
             extra={"requests": cut_off},
         )
     else:
-        logger.info("stopped on SIGTERM after finishing the requests in flight")
+        logger.info(f"stopped on {signal_name} after finishing the requests in flight")
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -208,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also show onnxruntime's optimizer and quantizer log lines (hidden by default)",
     )
-    export.set_defaults(run=_export)
+    export.set_defaults(run=_export, extra="export")
     # Each subsystem adds its own subcommands below (their modules import nothing heavy at top).
     from reranker.model_store.command import add_store_commands
 
@@ -223,6 +292,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; a RerankError prints its message and exits 2, without a traceback."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # A command's extra is checked whole before it runs: its packages are imported at different
+    # points (BM25 only without a run file, httpx only with --api-url).
+    extra = getattr(args, "extra", None)
+    module = missing_module(extra) if extra else None
+    if extra and module:
+        return _needs_extra(args, extra, module)
     try:
         code: int = args.run(args)
     except RerankError as exc:
@@ -230,14 +305,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except ModuleNotFoundError as exc:
         module = (exc.name or "").partition(".")[0]
-        extra = EXTRA_OF_MODULE.get(module)
+        extra = extra_of_module().get(module)
         if extra is None:
             raise
-        sys.stderr.write(
-            f"reranker: {_command(args)} needs the [{extra}] extra ({module} is not installed): "
-            f"pip install 'reranker[{extra}]'\n"
-        )
-        return 2
+        return _needs_extra(args, extra, module)
     return code
 
 

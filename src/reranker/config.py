@@ -10,17 +10,27 @@ are no longer documented (`RETIRED`).
 
 from __future__ import annotations
 
+import difflib
+import json
 import logging
 import os
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from reranker.choices import Device, Precision, RuntimeChoice, Truncate
+from reranker.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
 
@@ -241,9 +251,11 @@ class Settings(BaseSettings):
     def _consistent(self) -> Settings:
         for alias, target in self.aliases.items():
             if target not in self.models:
-                raise ValueError(f"alias {alias!r} points at {target!r}, which is not in RERANK_MODELS")
+                raise ValueError(
+                    f"RERANK_ALIASES: alias {alias!r} points at {target!r}, which is not in RERANK_MODELS"
+                )
             if alias in self.models:
-                raise ValueError(f"{alias!r} is both a model name and an alias")
+                raise ValueError(f"RERANK_ALIASES: {alias!r} is both a model name and an alias")
         if self.default_model is not None and self.default_model not in {
             **self.models,
             **self.aliases,
@@ -267,7 +279,100 @@ class _OldNames(PydanticBaseSettingsSource):
         }
 
 
+PREFIX = "RERANK_"
+# `RERANK_*` variables read by other parts than the service, so not misspelt settings: the eval
+# command's key for a remote API (eval/command.py) and the tests' model cache (tests/fixtures).
+OTHER_VARIABLES = frozenset({"RERANK_EVAL_API_KEY", "RERANK_TEST_CACHE"})
+
+
+def variable_names() -> dict[str, str]:
+    """Return every environment variable Settings reads -> its field name, from the class itself."""
+    names: dict[str, str] = {}
+    for field, info in Settings.model_fields.items():
+        names[f"{PREFIX}{field}".upper()] = field
+        alias = info.validation_alias
+        choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
+        for choice in choices:
+            if isinstance(choice, str):
+                upper = choice.upper()
+                names[upper if upper.startswith(PREFIX) else f"{PREFIX}{upper}"] = field
+    for old, new in RENAMED.items():  # still read, with their own warning
+        names[f"{PREFIX}{old}".upper()] = new
+    return names
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Return Settings read from the environment (and `overrides`), or raise ConfigurationError.
+
+    The error is one line naming the environment variable and what to fix (pydantic's own
+    report names the field, runs to many lines and does not say "not JSON"); a `RERANK_*`
+    variable that is no setting is warned about, with the closest real name.
+    """
+    warn_unknown_variables(os.environ)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigurationError("; ".join(_describe(error) for error in exc.errors())) from None
+    except SettingsError as exc:
+        raise ConfigurationError(_describe_parse_error(exc)) from None
+
+
+def warn_unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """Log one warning per `RERANK_*` variable that no setting reads; return those lines."""
+    known = variable_names()
+    lines = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith(PREFIX) or upper in known or upper in OTHER_VARIABLES:
+            continue
+        close = difflib.get_close_matches(upper, list(known), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else " (see the README's Configuration table)"
+        lines.append(f"{name} is not a setting and is ignored{hint}")
+        logger.warning(lines[-1])
+    return lines
+
+
+def _variable(field: object) -> str:
+    return f"{PREFIX}{field}".upper()
+
+
+def _is_secret(field: str) -> bool:
+    info = Settings.model_fields.get(field)
+    return info is not None and "SecretStr" in str(info.annotation)
+
+
+def _describe(error: Any) -> str:
+    """One validation error as `RERANK_<NAME>='value': must be ...` (secrets never quoted)."""
+    message = str(error["msg"]).removeprefix("Value error, ").replace("Input should be", "must be")
+    cause = (error.get("ctx") or {}).get("error")
+    loc = error.get("loc") or ()
+    if not loc:  # a check across settings: its message names the variables
+        return message
+    field = str(loc[0])
+    if isinstance(cause, json.JSONDecodeError):
+        return f"{_variable(field)} is not JSON: {cause}"
+    if _is_secret(field) or "input" not in error:
+        return f"{_variable(field)}: {message}"
+    where = "".join(f"[{part!r}]" for part in loc[1:])
+    value = error["input"]
+    shown = value if isinstance(value, str) else json.dumps(value, default=str)
+    return f"{_variable(field)}{where}={shown!r}: {message}"
+
+
+def _describe_parse_error(exc: SettingsError) -> str:
+    """pydantic-settings' failure to decode a JSON setting, as `RERANK_<NAME> is not JSON: ...`."""
+    match = re.search(r'field "([^"]+)"', str(exc))
+    name = _variable(match.group(1)) if match else "a RERANK_* setting"
+    cause = exc.__cause__
+    if isinstance(cause, json.JSONDecodeError):
+        return f"{name} is not JSON: {cause}"
+    return f"{name} could not be read: {cause or exc}"
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Return the process-wide settings, read from the environment on first use."""
-    return Settings()
+    """Return the process-wide settings, read from the environment on first use.
+
+    A bad value raises ConfigurationError with one line naming the variable.
+    """
+    return load_settings()

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from reranker.coldstart import ColdStart, since
-from reranker.config import Settings
+from reranker.config import Settings, load_settings
 from reranker.errors import ConfigurationError, ModelNotFound, ModelUnavailable, RerankError
 from reranker.manifest import FileEntry, Manifest
 from reranker.model_store.base import FileSelector, ModelStore
@@ -95,7 +95,7 @@ def folder_settings(folders: Sequence[Path]) -> Settings:
         manifest = LocalModelStore().fetch(str(folder), label=folder.name).manifest
         models[manifest.name] = str(folder.resolve())
         aliases.update(dict.fromkeys(manifest.aliases, manifest.name))
-    return Settings(models=models, aliases=aliases, default_model=next(iter(models)))
+    return load_settings(models=models, aliases=aliases, default_model=next(iter(models)))
 
 
 def uri_scheme(uri: str) -> str:

@@ -140,3 +140,31 @@ def test_report_md_of_a_report_without_timings_or_counts_still_renders() -> None
     text = report_markdown(report)
 
     assert "3 queries evaluated; 5 documents" in text and "| total | 2.0 | |" in text
+
+
+@pytest.mark.parametrize(
+    ("provider", "variant", "line"),
+    [
+        ("OpenVINO CPU", "int8", "**Scored by: OpenVINO CPU, static int8 (calibrated at export) graph.**"),
+        (
+            "CPUExecutionProvider",
+            "int8",
+            "**Scored by: onnxruntime CPUExecutionProvider, dynamic int8 graph.**",
+        ),
+        ("CPUExecutionProvider", "fp32", "**Scored by: onnxruntime CPUExecutionProvider, fp32 graph.**"),
+        (None, None, "**Scored by: runtime and graph not reported by the target.**"),
+    ],
+)
+def test_report_md_says_which_runtime_and_graph_scored_under_its_title(
+    provider: str | None, variant: str | None, line: str
+) -> None:
+    report = {
+        "dataset": {"name": "tiny", "split": "test", "queries_evaluated": 3, "documents": 5},
+        "first_stage": {"name": "BM25", "top_k": 10},
+        "reranker": {"model": "m", "mode": "in-process", "provider": provider, "variant": variant},
+        "metric_names": ["ndcg@10"],
+        "metrics": {"first_stage": {"ndcg@10": 0.5}},
+        "wall_seconds": 2.0,
+        "environment": {"cpus": 2, "processor": "cpu"},
+    }
+    assert report_markdown(report).splitlines()[:3] == ["# Eval: tiny (test)", "", line]

@@ -12,6 +12,7 @@ pytest.importorskip("torch")
 from reranker.export import parity
 from reranker.export.errors import ExportError
 from reranker.export.samples import sample_inputs
+from reranker.manifest import ModelKind
 
 pytestmark = pytest.mark.torch
 
@@ -77,3 +78,32 @@ def test_samples_include_a_text_longer_than_max_length() -> None:
     assert max(len(d.split()) for _, d in pairs) > 300
     assert max(len(t.split()) for (t,) in texts) > 300
     assert len(pairs) == 49 and len(texts) == 15
+
+
+@pytest.mark.parametrize(
+    ("kind", "variant", "figures"),
+    [
+        ("cross-encoder", "int8", {"spearman": math.nan, "pearson": math.nan}),
+        ("cross-encoder", "int8-static", {"spearman": 0.4, "pearson": 0.95}),
+        ("bi-encoder", "int8", {"min_cosine": 0.5, "mean_cosine": 0.9}),
+    ],
+)
+def test_an_int8_failure_says_how_to_keep_the_fp32_graph(
+    kind: ModelKind, variant: str, figures: dict[str, float]
+) -> None:
+    # An untrained checkpoint fails int8 parity after the fp32 work: the message names the
+    # exporter's real option, as the CLI spells it.
+    from reranker.cli import build_parser
+
+    args = build_parser().parse_args(["models", "export", "a", "b", "--name", "n", "--variants", "fp32"])
+    assert args.variants == ["fp32"]
+    with pytest.raises(ExportError) as caught:
+        parity.check(kind, variant, figures, rows=10)
+    assert str(caught.value).startswith(f"{variant} parity with PyTorch failed")
+    assert "export it alone with `--variants fp32`" in str(caught.value)
+
+
+def test_an_fp32_failure_does_not_suggest_fp32_alone() -> None:
+    with pytest.raises(ExportError) as caught:
+        parity.check("cross-encoder", "fp32", {"max_abs_diff": 0.5}, rows=10)
+    assert "--variants" not in str(caught.value)

@@ -62,3 +62,23 @@ def test_a_clean_audit_names_what_it_could_not_check() -> None:
     assert verdict.message == (
         "pip-audit: no known vulnerabilities in 1 runtime packages; 1 could NOT be audited: private-pkg"
     )
+
+
+def test_an_audit_that_could_not_run_is_not_run_in_the_summary_and_does_not_fail() -> None:
+    reason = "Dependency not found on PyPI and could not be audited: fastapi (0.165.0)"
+    unreachable = judge({"dependencies": [{"name": "fastapi", "skip_reason": reason}]}, 1)
+    crashed = judge(None, 40, "ConnectionError")
+    for verdict in (unreachable, crashed):
+        assert not verdict.audited
+        assert (
+            verdict.summary()
+            == "pip-audit: NOT RUN (the vulnerability data could not be reached; not a pass)"
+        )
+        assert verdict.exit_code == 0  # reported as not run, not failed: CI cannot reach the data
+    clean = judge({"dependencies": [{"name": "fastapi", "version": "1", "vulns": []}]}, 1)
+    assert (clean.summary(), clean.exit_code) == ("pip-audit: passed", 0)
+    vulnerable = judge({"dependencies": [{"name": "x", "version": "1", "vulns": [{"id": "CVE-1"}]}]}, 1)
+    assert (vulnerable.summary(), vulnerable.exit_code) == (
+        "pip-audit: FAILED (known vulnerabilities)",
+        1,
+    )

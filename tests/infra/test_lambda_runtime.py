@@ -167,10 +167,9 @@ def test_bad_settings_fail_init_through_the_runtime_api(
     process = start({**runtime_env, "RERANK_DEFAULT_MODEL": "not-served"})
     assert api.wait_init(60)
     assert api.first_next_at is None
-    # The settings' own error, as Lambda would record it for the failed init.
-    assert api.init_error_type == "ValidationError"
-    assert api.init_error["errorType"] == "ValidationError"
-    assert (
-        "RERANK_DEFAULT_MODEL 'not-served' is not a served model or alias" in api.init_error["errorMessage"]
-    )
+    # The settings' one-line error, as Lambda would record it for the failed init.
+    assert api.init_error_type == "ConfigurationError"
+    assert api.init_error["errorType"] == "ConfigurationError"
+    message = "RERANK_DEFAULT_MODEL 'not-served' is not a served model or alias"
+    assert api.init_error["errorMessage"] == message
     assert process.wait(timeout=30) != 0

@@ -226,7 +226,7 @@ def add_eval_command(commands: Any) -> None:
     )
     run.add_argument("--no-progress", action="store_true", help="no progress lines (done, rate, ETA)")
     run.add_argument("--gate", type=Path, help="thresholds file: exit 1 unless the run passes")
-    run.set_defaults(run=_run)
+    run.set_defaults(run=_run, extra="eval")
 
     gate = sub.add_parser("gate", help="check a saved report.json against a thresholds file (exit 0/1)")
     gate.add_argument("report", type=Path)

@@ -60,6 +60,30 @@ def _run_label(report: dict[str, Any], run: str) -> str:
     return run
 
 
+# What each variant's graph is on each runtime (scoring/graphs.py chooses the file).
+_GRAPHS = {
+    ("OpenVINO", "int8"): "static int8 (calibrated at export)",
+    ("onnxruntime", "int8"): "dynamic int8",
+    ("OpenVINO", "bf16"): "bf16",
+}
+
+
+def scored_by(reranker: dict[str, Any]) -> str:
+    """Return the runtime, device and graph that scored, e.g. `OpenVINO CPU, static int8 graph`.
+
+    The same `eval run` scores OpenVINO's static int8 in a venv with OpenVINO (the dev venv) and
+    onnxruntime's dynamic int8 without it (the serve venv), and their figures differ: the header
+    says which, so no two reports are compared blind.
+    """
+    provider, variant = reranker.get("provider"), reranker.get("variant")
+    if not provider or not variant:
+        return "runtime and graph not reported by the target"
+    runtime = "OpenVINO" if str(provider).startswith("OpenVINO") else "onnxruntime"
+    device = f"onnxruntime {provider}" if runtime == "onnxruntime" else str(provider)
+    graph = _GRAPHS.get((runtime, str(variant)), str(variant))
+    return f"{device}, {graph} graph"
+
+
 def _cell(report: dict[str, Any], run: str, metric: str) -> str:
     value = report["metrics"][run][metric]
     text = f"{value:.4f}"
@@ -160,6 +184,8 @@ def markdown(report: dict[str, Any]) -> str:
     comparison = report.get("comparison", {})
     lines = [
         f"# Eval: {dataset['name']} ({dataset['split']})",
+        "",
+        f"**Scored by: {scored_by(report['reranker'])}.**",
         "",
         _queries_line(report),
         "",

@@ -52,7 +52,7 @@ class InProcessTarget:
     def for_model(cls, model: str) -> tuple[InProcessTarget, str]:
         """Return a target and the model name to request: a model folder is served as `reranker serve`
         serves it; any other value names a model of the RERANK_MODELS settings."""
-        from reranker.config import Settings
+        from reranker.config import load_settings
         from reranker.registry import ModelRegistry, folder_settings
         from reranker.service import RerankService
 
@@ -61,7 +61,7 @@ class InProcessTarget:
             settings = folder_settings([folder])
             model = str(settings.default_model)
         else:
-            settings = Settings()
+            settings = load_settings()
         return cls(RerankService(ModelRegistry(settings), settings)), model
 
     def rerank(self, request: RerankRequest) -> RerankResponse:

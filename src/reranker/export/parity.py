@@ -103,6 +103,14 @@ def compare(kind: ModelKind, reference: Floats, output: Floats) -> dict[str, flo
     return {key: float(f"{value:.6g}") for key, value in figures.items()}
 
 
+# An int8 graph is checked after fp32 passed: say how to keep the fp32 work. An untrained or
+# barely trained checkpoint's logits hardly vary, so int8's rounding reorders them.
+FP32_ONLY_HINT = (
+    "; the fp32 graph passed: export it alone with `--variants fp32` (Python: variants=['fp32']); "
+    "an untrained or barely trained checkpoint's scores hardly vary, which int8 cannot keep"
+)
+
+
 def check(kind: ModelKind, variant: str, figures: Mapping[str, float], rows: int) -> None:
     """Raise ExportError naming the measured figure when a variant is out of tolerance."""
     if variant == "fp32" and kind == "cross-encoder":
@@ -126,6 +134,7 @@ def check(kind: ModelKind, variant: str, figures: Mapping[str, float], rows: int
             raise ExportError(
                 f"{variant} parity with PyTorch failed: {label} {value:.6g}, "
                 f"needs {sense} {bound:g} (on {rows} sample rows; figures {dict(figures)})"
+                + ("" if variant == "fp32" else FP32_ONLY_HINT)
             )
 
 

@@ -18,10 +18,10 @@ if TYPE_CHECKING:
 
 
 def _client(args: argparse.Namespace) -> S3Client:
-    from reranker.config import Settings
+    from reranker.config import load_settings
     from reranker.model_store.s3client import build_s3_client
 
-    settings = Settings(s3_endpoint_url=args.endpoint_url) if args.endpoint_url else Settings()
+    settings = load_settings(s3_endpoint_url=args.endpoint_url) if args.endpoint_url else load_settings()
     # The CLI has no retry loop of its own: let botocore retry throttling and blips.
     return build_s3_client(settings, max_attempts=settings.s3_max_attempts)
 
