@@ -29,7 +29,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 BAD = [
     ("RERANK_BATCH_TOKEN_BUDGET", "abc", "RERANK_BATCH_TOKEN_BUDGET='abc': must be a valid integer"),
     ("RERANK_MAX_DOCUMENTS", "0", "RERANK_MAX_DOCUMENTS='0': must be greater than or equal to 1"),
-    ("RERANK_VARIANT", "int4", "RERANK_VARIANT='int4': must be 'fp32', 'int8' or 'bf16'"),
+    ("RERANK_PRECISION", "int4", "RERANK_PRECISION='int4': must be 'fp32', 'int8' or 'bf16'"),
     ("RERANK_LOG_LEVEL", "debug", "RERANK_LOG_LEVEL='debug': must be 'DEBUG', 'INFO', 'WARNING' or 'ERROR'"),
     ("RERANK_MODELS", "{bad", "RERANK_MODELS is not JSON: Expecting property name"),
     ("RERANK_API_KEYS", "[bad", "RERANK_API_KEYS is not JSON: Expecting value"),
@@ -120,14 +120,14 @@ def test_the_cli_prints_one_line_and_exits_2(argv: list[str], variable: str, val
 
 def test_the_cli_warns_about_a_misspelt_variable_in_one_line() -> None:
     code = "import sys; from reranker.cli import main; sys.exit(main(sys.argv[1:]))"
-    env = _env(RERANK_MAX_DOCUMENT="5", RERANK_VARIANT="int4")
+    env = _env(RERANK_MAX_DOCUMENT="5", RERANK_PRECISION="int4")
     result = subprocess.run(
         [sys.executable, "-c", code, "serve"], env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         "RERANK_MAX_DOCUMENT is not a setting and is ignored; did you mean RERANK_MAX_DOCUMENTS?",
-        "reranker: RERANK_VARIANT='int4': must be 'fp32', 'int8' or 'bf16'",
+        "reranker: RERANK_PRECISION='int4': must be 'fp32', 'int8' or 'bf16'",
     ]
 
 
