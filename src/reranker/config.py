@@ -149,11 +149,13 @@ class Settings(BaseSettings):
 
     # Connections (`reranker serve`): open sockets (idle ones are closed first to make room),
     # deadlines to receive the request line and headers and the whole body, keep-alive idle time,
-    # the largest request head, and the listen backlog.
+    # the largest request head, and the listen backlog. Keep-alive outlasts the idle timeout of the
+    # balancers in front (ALB and nginx: 60 s), so the server never closes a pooled connection that
+    # a client or balancer is about to reuse (a POST racing that close gets a broken pipe).
     max_connections: int = Field(1000, ge=8, le=1_000_000)
     header_timeout_seconds: float = Field(10.0, gt=0.0, le=600.0)
     body_timeout_seconds: float = Field(30.0, gt=0.0, le=3600.0)
-    keep_alive_seconds: int = Field(5, ge=1, le=600)
+    keep_alive_seconds: int = Field(75, ge=1, le=3600)
     max_header_bytes: int = Field(16_384, ge=1_024, le=1_048_576)
     backlog: int = Field(2048, ge=16, le=65_535)
 

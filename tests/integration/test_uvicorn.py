@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,3 +60,22 @@ def test_auth_over_http(base_url: str) -> None:
     assert httpx.get(f"{base_url}/health", timeout=30).status_code == 200
     models = httpx.get(f"{base_url}/v1/models", headers={"Authorization": f"Bearer {KEY}"}, timeout=30)
     assert [card["id"] for card in models.json()["data"]] == ["all-minilm-l6-v2"]
+
+
+def test_a_pooled_connection_is_reused_after_an_idle_gap(base_url: str) -> None:
+    """A pooled client (urllib3, httpx, a balancer) reuses its connection after an idle gap longer
+    than the old 5 s keep-alive; the server must not have closed it (a POST would race the close)."""
+    host, port = base_url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    body = json.dumps({"model": "default", "query": "deploy", "documents": ["deploy a model", "billing"]})
+    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+    try:
+        for gap in (0.0, 6.5):
+            time.sleep(gap)
+            connection.request("POST", "/v1/rerank", body=body, headers=headers)  # the same socket
+            response = connection.getresponse()
+            assert response.status == 200
+            assert [r["index"] for r in json.loads(response.read())["results"]] == [0, 1]
+            assert response.getheader("connection") != "close"
+    finally:
+        connection.close()
