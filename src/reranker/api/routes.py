@@ -47,7 +47,18 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", tags=["ops"], responses={503: ERRORS[503]})
+NOT_READY: dict[int | str, dict[str, Any]] = {
+    503: {
+        "model": ErrorResponse,
+        "description": "Not ready: the default model is not loaded and warmed yet (model_unavailable)",
+        "headers": {
+            "Retry-After": {"description": "seconds to wait", "required": True, "schema": {"type": "integer"}}
+        },
+    }
+}
+
+
+@router.get("/ready", tags=["ops"], responses=NOT_READY)
 async def ready(request: Request) -> dict[str, str]:
     """Readiness: 200 once the default model (RERANK_DEFAULT_MODEL) is loaded and warmed, else 503.
 
