@@ -95,6 +95,42 @@ class RequestContextMiddleware:
         if declared is not None and declared > self.max_body_bytes:
             await self._too_large()(scope, receive, send)
             return
+        scoring = scope["method"] == "POST" and scope["path"] in SCORING_PATHS
+        held = _Held()
+        try:
+            if scoring:
+                try:
+                    # Under overload a refusal is decided from the head alone: nothing of the body
+                    # is read or held (uvicorn discards the rest and keeps the connection).
+                    self.limiter.check_room()
+                    held.count = self.limiter.hold_body(0, declared or 0)
+                except Overloaded as full:
+                    await self._refuse(full, scope, receive, send)
+                    return
+            body = await self._read(scope, receive, send, held if scoring else None)
+            if body is None:
+                return  # answered already (413, 408, 429, 400) or the client left
+
+            replayed = False
+
+            async def replay() -> Message:
+                nonlocal replayed
+                if not replayed:
+                    replayed = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
+
+            await self.app(scope, replay, send)
+        finally:
+            self.limiter.release_body(held.count)
+
+    async def _read(self, scope: Scope, receive: Receive, send: Send, held: _Held | None) -> bytes | None:
+        """Return the body, read within its cap, deadline and (for scoring) the limiter's budget.
+
+        Returns None once it has answered instead (413, 408, 429, a 400 for UTF-16/32) or the
+        client left. The app is run by the caller, so a request's parse adds no frame here (a
+        body nested 955 levels deep still parses within the interpreter's recursion limit).
+        """
         chunks: list[bytes] = []  # joined once at the end: `body +=` would copy O(n^2) bytes
         size = 0
         more = True
@@ -103,14 +139,20 @@ class RequestContextMiddleware:
                 while more:
                     message = await receive()
                     if message["type"] == "http.disconnect":
-                        return
+                        return None
                     chunk = message.get("body", b"")
                     chunks.append(chunk)
                     size += len(chunk)
                     more = message.get("more_body", False)
                     if size > self.max_body_bytes:
                         await self._too_large()(scope, receive, send)
-                        return
+                        return None
+                    if held is not None and size > held.count:  # no Content-Length, or more than it said
+                        try:
+                            held.count = self.limiter.hold_body(held.count, size)
+                        except Overloaded as full:
+                            await self._refuse(full, scope, receive, send)
+                            return None
         except TimeoutError:
             timeout = RequestTimeout(
                 f"the request body did not arrive within {self.body_timeout:g} s; send it faster"
@@ -118,8 +160,9 @@ class RequestContextMiddleware:
             late = rerank_error_response(timeout)
             late.headers.update(_CLOSE)
             await late(scope, receive, send)
-            return
+            return None
         body = b"".join(chunks)
+        del chunks
         encoding = json.detect_encoding(body) if body else "utf-8"
         if encoding not in ("utf-8", "utf-8-sig"):
             # Python's JSON decoder reads UTF-16 and UTF-32 too; the API takes UTF-8 only (RFC 8259).
@@ -127,26 +170,13 @@ class RequestContextMiddleware:
             refused = refused_key(Request(scope)) if "app" in scope else None
             problem = f"the body is {encoding.upper()} text: send the JSON as UTF-8"
             await (refused or error_response(400, "invalid_request", problem))(scope, receive, send)
-            return
-        if scope["method"] == "POST" and scope["path"] in SCORING_PATHS:
-            try:
-                self.limiter.check_room()
-            except Overloaded as full:
-                # Refused before the body is parsed: under overload, a 429 costs next to nothing
-                # (the body is read, unparsed, so the connection stays usable).
-                await rerank_error_response(full)(scope, receive, send)
-                return
+            return None
+        return body
 
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+    async def _refuse(self, full: Overloaded, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer 429 (or 401 first, to a request without a valid key) without reading the body."""
+        refused = refused_key(Request(scope)) if "app" in scope else None
+        await (refused or rerank_error_response(full))(scope, receive, send)
 
     def _too_large(self) -> Response:
         return error_response(
@@ -154,6 +184,12 @@ class RequestContextMiddleware:
             "payload_too_large",
             f"request body is larger than {self.max_body_bytes} bytes",
         )
+
+
+class _Held:
+    """The body bytes one request has counted toward the limiter's budget (given back at its end)."""
+
+    count = 0
 
 
 def _head_bytes(scope: Scope) -> int:

@@ -112,6 +112,10 @@ class GuardedH11Protocol(H11Protocol):
         super().data_received(data)
         if not self._between_requests():
             self._cancel_header_timer()  # the request's head is complete
+        elif self.timeout_keep_alive_task is None and self._header_timer is None:
+            # The rest of a body answered early (429 from the head) has arrived: the socket is
+            # idle again, with uvicorn's keep-alive timer cancelled by that data.
+            self._arm_header_timer()
 
     def send_400_response(self, msg: str) -> None:
         error = self.conn.last_error if isinstance(self.conn, _Connection) else None
@@ -122,7 +126,9 @@ class GuardedH11Protocol(H11Protocol):
             self._refuse(400, "Bad Request", "invalid_request", "the request is not valid HTTP/1.1")
 
     def _between_requests(self) -> bool:
-        return self.cycle is None or self.cycle.response_complete
+        """Return True when no request is in progress: none begun, or answered and fully received."""
+        answered = self.cycle is None or self.cycle.response_complete
+        return answered and self.conn.their_state is not h11.SEND_BODY
 
     def _arm_header_timer(self) -> None:
         if self._header_timer is None:
