@@ -112,7 +112,9 @@ def payload(model: str, documents: int, words: int, seed: int = 0) -> dict[str, 
 class Server:
     """`reranker serve --model DIR` on a free loopback port, with the given limiter settings."""
 
-    def __init__(self, model_dir: Path, max_concurrency: int, max_queue: int, threads: int) -> None:
+    def __init__(
+        self, model_dir: Path, max_concurrency: int, max_queue: int, threads: int, log_level: str = "WARNING"
+    ) -> None:
         self.url = f"http://{HOST}:{free_port()}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("RERANK_")}
         env.update(
@@ -120,7 +122,7 @@ class Server:
             RERANK_MAX_CONCURRENCY=str(max_concurrency),
             RERANK_MAX_QUEUE=str(max_queue),
             RERANK_THREADS=str(threads),
-            RERANK_LOG_LEVEL="WARNING",
+            RERANK_LOG_LEVEL=log_level,
             # Every client sends the same body: with the bi-encoder's embedding cache on, only the
             # first request would be scored. Off, each request costs what a new one would.
             RERANK_EMBEDDING_CACHE_SIZE="0",
@@ -291,6 +293,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--backoff", type=float, default=0.1, help="a client's pause after a 429, seconds")
     parser.add_argument("--timeout", type=float, default=120.0, help="per request, seconds")
     parser.add_argument("--health-interval", type=float, default=0.05, help="seconds between /health probes")
+    parser.add_argument(
+        "--log-level", default="WARNING", help="RERANK_LOG_LEVEL of the server (INFO: a line per request)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     return parser.parse_args(argv)
 
@@ -299,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     counts = [int(c) for c in args.clients.split(",") if c.strip()]
     body = json.dumps(payload(model_name(args.model), args.documents, args.words)).encode()
-    server = Server(args.model, args.max_concurrency, args.max_queue, args.threads)
+    server = Server(args.model, args.max_concurrency, args.max_queue, args.threads, args.log_level)
     try:
         server.wait_ready()
         httpx.post(  # one request first, so no phase pays for the first run's allocations
