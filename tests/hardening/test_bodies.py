@@ -68,13 +68,15 @@ def answered_within(sock: socket.socket, timeout: float) -> bool:
 
 def test_a_refusal_under_overload_does_not_wait_for_the_body(tiny_cross_encoder_dir: Path) -> None:
     env = {"RERANK_API_KEYS": API_KEY, "RERANK_MAX_CONCURRENCY": "1", "RERANK_MAX_QUEUE": "0"}
+    env["RERANK_HEADER_TIMEOUT_SECONDS"] = "1"
     with serve_process(["--model", str(tiny_cross_encoder_dir)], env) as served:
         batch = batch_in_flight(served.url)
         body = json.dumps(SMALL).encode() + b" " * 1_000_000
-        sock = open_upload(served.url, len(body))  # the head only: the body is not sent yet
         started = time.monotonic()
-        status, answer = read_answer(sock, timeout=2)
-        assert status == 429 and b"retry-after: 1" in answer.lower(), answer
+        sock, idle = open_upload(served.url, len(body)), open_upload(served.url, len(body))  # heads only
+        for upload in (sock, idle):
+            status, answer = read_answer(upload, timeout=2)
+            assert status == 429 and b"retry-after: 1" in answer.lower(), answer
         assert time.monotonic() - started < 1.0
         # Without a valid key the answer is 401, as before the body was read.
         with open_upload(served.url, len(body), key="wrong") as stranger:
@@ -83,6 +85,14 @@ def test_a_refusal_under_overload_does_not_wait_for_the_body(tiny_cross_encoder_
         sock.sendall(body + b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
         assert read_answer(sock, timeout=10)[0] == 200
         sock.close()
+        # One that sends the rest and then nothing is closed plainly at the header deadline
+        # (no unasked-for 408 on an idle socket, and not held open for ever).
+        idle.sendall(body)
+        idle.settimeout(5)
+        started = time.monotonic()
+        assert idle.recv(65536) == b""
+        assert time.monotonic() - started < 3.0
+        idle.close()
         assert batch.wait(60).status_code == 200
 
 
