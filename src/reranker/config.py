@@ -132,6 +132,10 @@ class Settings(BaseSettings):
     # Admission by work: estimated tokens (pairs x tokens after truncation) admitted at once,
     # running and waiting; past it 429 at once. A request larger than this runs only alone.
     max_queued_tokens: int = Field(131_072, ge=1_024)
+    # Request bodies over 64 KiB held at once (being read, parsed or waiting), by Content-Length
+    # or as they stream; past it 429 before more is read. Smaller bodies are bounded by the
+    # connection cap. 32 MiB: five bodies at the 6 MiB cap.
+    max_buffered_body_bytes: int = Field(32 * 1024 * 1024, ge=1024 * 1024)
     # Deadline from arrival to answer (waiting, loading and scoring): past it 503
     # `deadline_exceeded`, and the request's remaining batches are not scored.
     request_timeout_seconds: float = Field(30.0, gt=0.0, le=3600.0)

@@ -81,10 +81,23 @@ class DocumentObject(BaseModel):
     title: StrictStr | None = None
 
 
+def _each_method_its_parameter(schema: dict[str, Any]) -> None:
+    """Declare in the schema what the validator enforces: rrf takes no weight, combsum no k.
+
+    The server refuses `rrf` with a `weight` rather than ignoring it: a client that sends one
+    believes it changes the ranking, and a silent no-op would hide that mistake. `null` counts
+    as omitted, as everywhere in the API.
+    """
+    schema["oneOf"] = [
+        {"properties": {"method": {"const": "combsum"}, "k": {"type": "null"}}},
+        {"properties": {"method": {"const": "rrf"}, "weight": {"type": "null"}}},
+    ]
+
+
 class FusionSpec(BaseModel):
     """How to fuse the model's scores with `first_stage_scores` (see reranker.fusion)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_each_method_its_parameter)
 
     method: Literal["combsum", "rrf"] = Field(
         description="`combsum`: min-max normalise both sides over the request, then "

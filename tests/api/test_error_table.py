@@ -16,6 +16,8 @@ from fastapi.testclient import TestClient
 
 import reranker.api
 from reranker.api import error_renderer as renderer
+from reranker.api.app import create_app
+from reranker.config import Settings
 from reranker.errors import RerankError
 from tests.api.conftest import AUTH
 
@@ -92,3 +94,20 @@ def test_param_column_matches_what_the_renderer_sends(client: TestClient) -> Non
     )
     assert bad_json.status_code == 400 and "param" not in bad_json.json()["error"]
     assert "absent when the body is not JSON" in documented[(400, "invalid_request")]
+
+
+def test_ready_503_is_the_documented_row(api_settings: Settings) -> None:
+    """GET /ready on a cold app: 503 `model_unavailable` with Retry-After, as the table's row says."""
+    with TestClient(create_app(api_settings)) as cold:
+        response = cold.get("/ready")
+    assert response.status_code == 503, response.text
+    error = response.json()["error"]
+    assert error["type"] == "model_unavailable" and "param" not in error
+    assert response.headers["Retry-After"] == "1"
+    for path in DOCUMENTS:
+        (row,) = [
+            line for line in path.read_text().splitlines() if line.startswith("| 503 | `model_unavailable`")
+        ]
+        assert "GET /ready" in row and "Retry-After" in row, path.name
+    declared = cold.app.openapi()["paths"]["/ready"]["get"]["responses"]["503"]  # type: ignore[attr-defined]
+    assert declared["headers"]["Retry-After"]["required"] is True

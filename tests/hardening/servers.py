@@ -80,6 +80,7 @@ def batch_in_flight(url: str, attempts: int = 10) -> Batch:
     """
     for _ in range(attempts):
         batch = Batch(url)
+        time.sleep(0.2)  # the batch's 1.2 MB upload goes first, or a probe may keep winning the slot
         while not batch.done():
             probe = httpx.post(f"{url}/v1/rerank", json=SMALL, headers=AUTH, timeout=60)
             if probe.status_code == 429:

@@ -28,6 +28,11 @@ from reranker.types import RerankRequest, RerankResponse
 Rerank = Callable[[RerankRequest, str], RerankResponse]
 
 
+# Bodies up to this size are not counted toward `max_buffered_body_bytes`: a small request is
+# never refused for the large ones (their total is bounded by the connection cap).
+SMALL_BODY_BYTES = 64 * 1024
+
+
 class ScoringLimiter:
     def __init__(self, settings: Settings, registry: ModelRegistry) -> None:
         self._settings = settings
@@ -38,6 +43,8 @@ class ScoringLimiter:
         self._tokens = 0
         self._running = asyncio.Semaphore(settings.max_concurrency)
         self._threads = ThreadPoolExecutor(settings.max_concurrency, thread_name_prefix="score")
+        self._max_body_bytes = settings.max_buffered_body_bytes
+        self._body_bytes = 0
 
     @property
     def admitted(self) -> int:
@@ -47,9 +54,36 @@ class ScoringLimiter:
     def admitted_tokens(self) -> int:
         return self._tokens
 
+    @property
+    def buffered_body_bytes(self) -> int:
+        return self._body_bytes
+
     def check_room(self) -> None:
-        """Raise Overloaded when no request at all would be admitted now (checked before parsing)."""
+        """Raise Overloaded when no request at all would be admitted now (checked before the body is read)."""
         self._admit(1)
+
+    def hold_body(self, counted: int, size: int) -> int:
+        """Return the bytes now counted for a request whose body holds `size` (`counted` so far).
+
+        Raises Overloaded when the bodies held at once would pass `max_buffered_body_bytes` (one
+        larger than that is read only while no other large body is held). A body up to
+        SMALL_BODY_BYTES is not counted. The caller gives the count back with `release_body`.
+        """
+        if size <= SMALL_BODY_BYTES or size <= counted:
+            return counted
+        others = self._body_bytes - counted
+        if others and others + size > self._max_body_bytes:
+            raise Overloaded(
+                f"the server holds {self._body_bytes // 1_048_576} MiB of request bodies (at most "
+                f"{self._max_body_bytes // 1_048_576} MiB at once); retry shortly, or send a smaller body",
+                retry_after=1,
+            )
+        self._body_bytes += size - counted
+        return size
+
+    def release_body(self, held: int) -> None:
+        """Give back the body bytes `hold_body` counted for a request that has finished."""
+        self._body_bytes -= held
 
     async def run(self, rerank: Rerank, body: RerankRequest, request_id: str) -> RerankResponse:
         """Return rerank(body, request_id) computed in a worker thread within the deadline.

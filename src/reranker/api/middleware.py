@@ -93,32 +93,51 @@ class RequestContextMiddleware:
             )
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Take the request through its stages in order; the first that refuses it answers."""
-        refusal = self._refuse_head(scope)
-        body: bytes | None = None
-        if refusal is None:
-            body, refusal = await self._read_body(receive)
-        if refusal is None and body is not None:
-            refusal = _refuse_encoding(scope, body) or self._refuse_early(scope)
-        if refusal is not None:
-            await refusal(scope, receive, send)
-        elif body is not None:
-            await self.app(scope, _replay(body, receive), send)
-        # No body and no refusal: the client went away while sending; there is no one to answer.
-
-    def _refuse_head(self, scope: Scope) -> Response | None:
-        """Return the 431 or 413 a request earns by its head alone, else None."""
         if _head_bytes(scope) > self.max_header_bytes:
             # h11 caps only a head that arrives in pieces; one that came whole is measured here.
             too_big = f"the request line and headers are larger than {self.max_header_bytes} bytes"
-            return error_response(431, "invalid_request", too_big, headers=_CLOSE)
+            await error_response(431, "invalid_request", too_big, headers=_CLOSE)(scope, receive, send)
+            return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_body_bytes:
-            return self._too_large()
-        return None
+            await self._too_large()(scope, receive, send)
+            return
+        scoring = scope["method"] == "POST" and scope["path"] in _scoring_paths(scope)
+        held = _Held()
+        try:
+            if scoring:
+                try:
+                    # Under overload a refusal is decided from the head alone: nothing of the body
+                    # is read or held (uvicorn discards the rest and keeps the connection).
+                    self.limiter.check_room()
+                    held.count = self.limiter.hold_body(0, declared or 0)
+                except Overloaded as full:
+                    await self._refuse(full, scope, receive, send)
+                    return
+            body = await self._read(scope, receive, send, held if scoring else None)
+            if body is None:
+                return  # answered already (413, 408, 429, 400) or the client left
 
-    async def _read_body(self, receive: Receive) -> tuple[bytes | None, Response | None]:
-        """Return (the whole body, None), (None, the 413 or 408), or (None, None) on a disconnect."""
+            replayed = False
+
+            async def replay() -> Message:
+                nonlocal replayed
+                if not replayed:
+                    replayed = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
+
+            await self.app(scope, replay, send)
+        finally:
+            self.limiter.release_body(held.count)
+
+    async def _read(self, scope: Scope, receive: Receive, send: Send, held: _Held | None) -> bytes | None:
+        """Return the body, read within its cap, deadline and (for scoring) the limiter's budget.
+
+        Returns None once it has answered instead (413, 408, 429, a 400 for UTF-16/32) or the
+        client left. The app is run by the caller, so a request's parse adds no frame here (a
+        body nested 955 levels deep still parses within the interpreter's recursion limit).
+        """
         chunks: list[bytes] = []  # joined once at the end: `body +=` would copy O(n^2) bytes
         size = 0
         more = True
@@ -127,34 +146,44 @@ class RequestContextMiddleware:
                 while more:
                     message = await receive()
                     if message["type"] == "http.disconnect":
-                        return None, None
+                        return None
                     chunk = message.get("body", b"")
                     chunks.append(chunk)
                     size += len(chunk)
                     more = message.get("more_body", False)
                     if size > self.max_body_bytes:
-                        return None, self._too_large()
+                        await self._too_large()(scope, receive, send)
+                        return None
+                    if held is not None and size > held.count:  # no Content-Length, or more than it said
+                        try:
+                            held.count = self.limiter.hold_body(held.count, size)
+                        except Overloaded as full:
+                            await self._refuse(full, scope, receive, send)
+                            return None
         except TimeoutError:
             timeout = RequestTimeout(
                 f"the request body did not arrive within {self.body_timeout:g} s; send it faster"
             )
             late = rerank_error_response(timeout)
             late.headers.update(_CLOSE)
-            return None, late
-        return b"".join(chunks), None
+            await late(scope, receive, send)
+            return None
+        body = b"".join(chunks)
+        del chunks
+        encoding = json.detect_encoding(body) if body else "utf-8"
+        if encoding not in ("utf-8", "utf-8-sig"):
+            # Python's JSON decoder reads UTF-16 and UTF-32 too; the API takes UTF-8 only (RFC 8259).
+            # A guarded route without a valid key is answered 401 first, as for any bad body.
+            refused = refused_key(Request(scope)) if "app" in scope else None
+            problem = f"the body is {encoding.upper()} text: send the JSON as UTF-8"
+            await (refused or error_response(400, "invalid_request", problem))(scope, receive, send)
+            return None
+        return body
 
-    def _refuse_early(self, scope: Scope) -> Response | None:
-        """Return the 429 of a scoring request when the limiter has no room at all, else None.
-
-        Refused before the body is parsed: under overload, a 429 costs next to nothing (the body
-        is read, unparsed, so the connection stays usable).
-        """
-        if scope["method"] == "POST" and scope["path"] in _scoring_paths(scope):
-            try:
-                self.limiter.check_room()
-            except Overloaded as full:
-                return rerank_error_response(full)
-        return None
+    async def _refuse(self, full: Overloaded, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer 429 (or 401 first, to a request without a valid key) without reading the body."""
+        refused = refused_key(Request(scope)) if "app" in scope else None
+        await (refused or rerank_error_response(full))(scope, receive, send)
 
     def _too_large(self) -> Response:
         return error_response(
@@ -164,30 +193,10 @@ class RequestContextMiddleware:
         )
 
 
-def _refuse_encoding(scope: Scope, body: bytes) -> Response | None:
-    """Return the 400 of a body that is not UTF-8 (or the 401 of a guarded route without a key)."""
-    encoding = json.detect_encoding(body) if body else "utf-8"
-    if encoding in ("utf-8", "utf-8-sig"):
-        return None
-    # Python's JSON decoder reads UTF-16 and UTF-32 too; the API takes UTF-8 only (RFC 8259).
-    # A guarded route without a valid key is answered 401 first, as for any bad body.
-    refused = refused_key(Request(scope)) if "app" in scope else None
-    problem = f"the body is {encoding.upper()} text: send the JSON as UTF-8"
-    return refused or error_response(400, "invalid_request", problem)
+class _Held:
+    """The body bytes one request has counted toward the limiter's budget (given back at its end)."""
 
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """Return a receive that hands the app the body already read, then the connection's messages."""
-    replayed = False
-
-    async def replay() -> Message:
-        nonlocal replayed
-        if not replayed:
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
+    count = 0
 
 
 def _scoring_paths(scope: Scope) -> frozenset[str]:

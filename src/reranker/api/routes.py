@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from reranker.api.auth import require_api_key
 from reranker.api.marks import scores
-from reranker.api.schemas import ERRORS, ColdStartTimes, ModelCard, ModelList
+from reranker.api.schemas import ERRORS, ColdStartTimes, ErrorResponse, ModelCard, ModelList
 from reranker.coldstart import import_seconds
 from reranker.errors import ModelUnavailable
 from reranker.logs import hash_user
@@ -28,7 +29,18 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", tags=["ops"], responses={503: ERRORS[503]})
+NOT_READY: dict[int | str, dict[str, Any]] = {
+    503: {
+        "model": ErrorResponse,
+        "description": "Not ready: the default model is not loaded and warmed yet (model_unavailable)",
+        "headers": {
+            "Retry-After": {"description": "seconds to wait", "required": True, "schema": {"type": "integer"}}
+        },
+    }
+}
+
+
+@router.get("/ready", tags=["ops"], responses=NOT_READY)
 async def ready(request: Request) -> dict[str, str]:
     """Readiness: 200 once the default model (RERANK_DEFAULT_MODEL) is loaded and warmed, else 503.
 

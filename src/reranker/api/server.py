@@ -24,11 +24,14 @@ The body deadline lives in the request middleware, which sees the body as it str
 
 from __future__ import annotations
 
+import array
 import asyncio
 import errno
+import fcntl
 import logging
 import resource
 import socket
+import termios
 import time
 from collections.abc import Callable
 from typing import Any
@@ -52,6 +55,9 @@ ACCEPT_BATCH = 64
 # failures are logged (one line per interval, with their count).
 ACCEPT_RETRY_SECONDS = 0.5
 FLOOD_LOG_SECONDS = 10.0
+# A timer that fires this much after its time means the process did not run meanwhile (SIGSTOP,
+# a frozen container, a starved CPU): that time is not counted as the client's.
+STALL_SECONDS = 1.0
 
 
 class _Connection(h11.Connection):
@@ -78,6 +84,7 @@ class GuardedH11Protocol(H11Protocol):
         super().__init__(*args, **kwargs)
         self.conn = _Connection(h11.SERVER, self.max_header_bytes)
         self._header_timer: asyncio.TimerHandle | None = None
+        self._header_due = 0.0
         self._partial = False
         self._evicted = False
         self.opened = time.monotonic()
@@ -105,6 +112,10 @@ class GuardedH11Protocol(H11Protocol):
         super().data_received(data)
         if not self._between_requests():
             self._cancel_header_timer()  # the request's head is complete
+        elif self.timeout_keep_alive_task is None and self._header_timer is None:
+            # The rest of a body answered early (429 from the head) has arrived: the socket is
+            # idle again, with uvicorn's keep-alive timer cancelled by that data.
+            self._arm_header_timer()
 
     def send_400_response(self, msg: str) -> None:
         error = self.conn.last_error if isinstance(self.conn, _Connection) else None
@@ -115,10 +126,13 @@ class GuardedH11Protocol(H11Protocol):
             self._refuse(400, "Bad Request", "invalid_request", "the request is not valid HTTP/1.1")
 
     def _between_requests(self) -> bool:
-        return self.cycle is None or self.cycle.response_complete
+        """Return True when no request is in progress: none begun, or answered and fully received."""
+        answered = self.cycle is None or self.cycle.response_complete
+        return answered and self.conn.their_state is not h11.SEND_BODY
 
     def _arm_header_timer(self) -> None:
         if self._header_timer is None:
+            self._header_due = self.loop.time() + self.header_timeout
             self._header_timer = self.loop.call_later(self.header_timeout, self._header_deadline)
 
     def _cancel_header_timer(self) -> None:
@@ -127,9 +141,52 @@ class GuardedH11Protocol(H11Protocol):
             self._header_timer.cancel()
             self._header_timer = None
 
+    def timeout_keep_alive_handler(self) -> None:
+        """Close an idle keep-alive socket, unless the server stalled or a request is waiting.
+
+        After a stall every keep-alive timer that fell due fires at once, before the requests
+        sent meanwhile are read: closing then would drop them unanswered (a reset, since the
+        socket holds unread bytes). The socket gets back the time the server did not run.
+        """
+        timer = self.timeout_keep_alive_task
+        grace = self._grace(timer.when() if timer is not None else self.loop.time())
+        if grace and not self.transport.is_closing():
+            self.timeout_keep_alive_task = self.loop.call_later(grace, self.timeout_keep_alive_handler)
+            return
+        super().timeout_keep_alive_handler()
+
+    def _grace(self, due: float) -> float:
+        """Return how much longer a timer due at `due` should wait: 0 to act now.
+
+        The time the process did not run (a timer late by more than STALL_SECONDS), or a short
+        wait when bytes are already waiting in the socket, unread (the loop reads them next).
+        """
+        late = self.loop.time() - due
+        if late > STALL_SECONDS:
+            return late
+        return STALL_SECONDS if self._unread_bytes() else 0.0
+
+    def _unread_bytes(self) -> int:
+        """Return how many bytes the kernel holds for this socket that have not been read."""
+        sock = self.transport.get_extra_info("socket")
+        if sock is None:
+            return 0
+        waiting = array.array("i", [0])
+        try:
+            fcntl.ioctl(sock.fileno(), termios.FIONREAD, waiting)
+        except OSError:
+            return 0
+        return waiting[0]
+
     def _header_deadline(self) -> None:
+        due = self._header_due
         self._header_timer = None
         if self.transport.is_closing() or not self._between_requests():
+            return
+        late = self.loop.time() - due
+        if late > STALL_SECONDS:  # the server stalled: the socket gets that time back, once per stall
+            self._header_due = self.loop.time() + late
+            self._header_timer = self.loop.call_later(late, self._header_deadline)
             return
         if self._partial:
             message = f"the request line and headers did not arrive within {self.header_timeout:g} s"

@@ -29,7 +29,9 @@ class VoyageRequest(BaseModel):
 
     query: StrictStr = Field(json_schema_extra={"pattern": VISIBLE_PATTERN})
     documents: list[StrictStr] = Field(min_length=1)
-    model: StrictStr = Field(description="Model name or alias (Voyage's names are not served).")
+    model: StrictStr = Field(
+        min_length=1, max_length=128, description="Model name or alias (Voyage's names are not served)."
+    )
     top_k: PositiveJsonInt | None = Field(None, description="Omitted: every document.")
     truncation: StrictBool = Field(
         True, description="false: a document too long for the model is a 400 instead of being cut."
