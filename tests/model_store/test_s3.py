@@ -100,7 +100,7 @@ IR_BIN = "openvino/model.int8.bin"
     ("backend", "variant", "graphs", "served"),
     [
         ("openvino", "int8", {IR_XML, IR_BIN}, "int8-static"),
-        ("auto", "int8", {IR_XML, IR_BIN}, "int8-static"),
+        ("auto", "int8", {"model.int8.onnx"}, "int8"),
         ("openvino", "fp32", {"model.onnx"}, "fp32"),
         pytest.param(
             "openvino",

@@ -17,7 +17,6 @@ from reranker.api.app import create_app
 from reranker.config import Settings
 from reranker.model_store.publish import publish_model
 from reranker.s3uri import cache_folder_name, parse_s3_uri
-from reranker.scoring.graph_choice import probe_openvino
 from tests.events.test_handler import make_event
 from tests.fixtures.moto_server import DUMMY_AWS_ENV
 from tests.model_store.conftest import ROOT, copy_model
@@ -32,10 +31,8 @@ QUERY = "apple river"
 DOCUMENTS = ["doctor engine garden history", "apple river music ocean", "planet apple winter coffee"]
 
 
-# RERANK_RUNTIME=auto serves int8 as OpenVINO's static int8 where openvino is installed ([dev] has it).
-AUTO_INT8 = (
-    ("OpenVINO CPU", "int8-static") if probe_openvino().installed else ("CPUExecutionProvider", "int8")
-)
+# RERANK_RUNTIME=auto serves onnxruntime's dynamic int8, also where openvino is installed ([dev] has it).
+AUTO_INT8 = ("CPUExecutionProvider", "int8")
 
 
 def app_client(endpoint: str, cache_dir: Path, models: dict[str, str], **overrides: Any) -> TestClient:

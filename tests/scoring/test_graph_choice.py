@@ -70,16 +70,10 @@ def choose(
             manifest(),
             GraphChoice("openvino", "int8", "int8-static", (IR, "openvino/model.int8.bin")),
         ),
-        # auto with OpenVINO installed on the CPU: OpenVINO wherever the model has its graph.
-        ("auto", "fp32", manifest(), GraphChoice("openvino", "fp32", "fp32", ("model.onnx",), "f32")),
+        # auto with OpenVINO installed on the CPU: onnxruntime, except bf16 (OpenVINO's alone).
+        ("auto", "fp32", manifest(), GraphChoice("onnxruntime", "fp32", "fp32", ("model.onnx",))),
         ("auto", "bf16", manifest(), GraphChoice("openvino", "bf16", "bf16", ("model.onnx",), "bf16")),
-        (
-            "auto",
-            "int8",
-            manifest(),
-            GraphChoice("openvino", "int8", "int8-static", (IR, "openvino/model.int8.bin")),
-        ),
-        # ... and onnxruntime's dynamic int8 for a model exported without the static int8 IR.
+        ("auto", "int8", manifest(), GraphChoice("onnxruntime", "int8", "int8", ("model.int8.onnx",))),
         (
             "auto",
             "int8",
@@ -104,14 +98,16 @@ def test_auto_without_openvino_is_onnxruntime(variant: str) -> None:
 
 def test_auto_leaves_cuda_to_onnxruntime(monkeypatch: pytest.MonkeyPatch) -> None:
     """OpenVINO runs on the CPU here: where onnxruntime would use CUDA, auto keeps onnxruntime."""
-    settings = Settings(runtime="auto", precision="fp32", device="cuda")
-    assert choose_graph(manifest(), runtime_options(settings), OV_BF16).backend == "onnxruntime"
+    settings = Settings(runtime="auto", precision="bf16", device="cuda")
+    with pytest.raises(ConfigurationError, match="openvino"):  # bf16 is OpenVINO's alone
+        choose_graph(manifest(), runtime_options(settings), OV_BF16)
     # device=auto: CUDA is used when onnxruntime offers it (the provider list stands in for a GPU).
     monkeypatch.setattr(
         ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
     )
-    settings = Settings(runtime="auto", precision="fp32", device="auto")
-    assert choose_graph(manifest(), runtime_options(settings), OV_BF16).backend == "onnxruntime"
+    settings = Settings(runtime="auto", precision="bf16", device="auto")
+    with pytest.raises(ConfigurationError, match="openvino"):
+        choose_graph(manifest(), runtime_options(settings), OV_BF16)
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
     assert choose_graph(manifest(), runtime_options(settings), OV_BF16).backend == "openvino"
 

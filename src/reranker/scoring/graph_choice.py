@@ -6,8 +6,12 @@
   (ConfigurationError on a CPU without BF16); int8 -> openvino["int8"], the static int8 IR
   (ConfigurationError when the model was exported without it).
 
-`auto` is OpenVINO when its package imports, no CUDA provider is in use and the manifest has
-the graph the variant needs there; else onnxruntime. The `label` names what scores, for the
+`auto` is onnxruntime, except bf16 (OpenVINO's alone), which runs on OpenVINO when its package
+imports and no CUDA provider is in use. Measured here (docs/benchmarks.md): onnxruntime's int8,
+one row per core, scores short rows as fast as OpenVINO's static int8 in a quarter of the memory
+(peak RSS ~150-190 MB against 630-830 MB), and OpenVINO fell behind it beside busy processes;
+serverless bills memory, so OpenVINO is chosen by name (RERANK_RUNTIME=openvino), not by being
+installed. The `label` names what scores, for the
 model fingerprint and /v1/models: OpenVINO's static int8 and bf16 do not score like
 onnxruntime's int8 and fp32, so they never share a fingerprint with them.
 """
@@ -100,17 +104,16 @@ def choose_graph(
             "RERANK_RUNTIME=openvino runs on the CPU; RERANK_DEVICE=cuda asks for onnxruntime's CUDA "
             "provider: set one of them differently"
         )
-    if backend != "onnxruntime":
+    if backend == "auto":
+        # Only bf16 needs OpenVINO; probing it (importing openvino) costs a cold start otherwise.
+        usable = options.precision == "bf16" and not cuda_in_use(options.device)
+        if usable:
+            support = openvino or probe_openvino()
+        backend = "openvino" if usable and support.installed else "onnxruntime"
+    elif backend == "openvino":
         support = openvino or probe_openvino()
-        if backend == "openvino" and not support.installed:
+        if not support.installed:
             raise ConfigurationError(OPENVINO_MISSING)
-        if backend == "auto":
-            usable = (
-                support.installed
-                and _openvino_graph(manifest, options.precision) is not None
-                and not cuda_in_use(options.device)
-            )
-            backend = "openvino" if usable else "onnxruntime"
     choice = (
         _on_openvino(manifest, options.precision, support)
         if backend == "openvino"
