@@ -38,7 +38,7 @@ from common import (
 )
 from procs import API_KEY, ApiServer, child_env
 
-ALL_CONTENDERS = ("api", "lambda", "scorer", "st", "naive")
+ALL_CONTENDERS = ("api", "lambda", "scorer", "st", "naive", "floor")
 
 # Each child prints one JSON line: {"import": s, "load": s, "first": s, "rss": MB}.
 _PRELUDE = """
@@ -87,6 +87,24 @@ else:
     model.max_seq_length = args["max_length"]
     _t2 = time.perf_counter()
     model.encode([args["query"], *args["documents"]])
+""",
+    # The bare floor of our stack: what any server on it must do before its first answer (import
+    # numpy, onnxruntime and tokenizers, open the graph, tokenize and score the pair, unpadded).
+    "floor": """
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+_t1 = time.perf_counter()
+manifest = json.loads(open(args["folder"] + "/model.json").read())
+session = ort.InferenceSession(args["folder"] + "/" + manifest["variants"][args["variant"]],
+                               providers=["CPUExecutionProvider"])
+tokenizer = Tokenizer.from_file(args["folder"] + "/" + manifest["tokenizer"])
+tokenizer.enable_truncation(args["max_length"])
+names = {node.name for node in session.get_inputs()}
+_t2 = time.perf_counter()
+pair = tokenizer.encode(args["query"], args["documents"][0])
+feed = {"input_ids": [pair.ids], "attention_mask": [pair.attention_mask], "token_type_ids": [pair.type_ids]}
+session.run(None, {k: np.array(v, dtype=np.int64) for k, v in feed.items() if k in names})
 """,
     "naive": """
 import numpy as np
@@ -231,8 +249,14 @@ def run(args: argparse.Namespace) -> None:
                 "peak RSS MB": median(r["rss"] for r in runs),
             }
         )
+    floors = {str(r["variant"]): float(str(r["cold start s (median)"])) for r in rows if r["contender"] == "floor"}
+    for row in rows:
+        floor = floors.get(str(row["variant"]).split()[0])  # st's "fp32 (PyTorch)" against fp32's
+        row["x floor"] = f"{float(str(row['cold start s (median)'])) / floor:.2f}" if floor else "-"
     print_table(rows, list(rows[0]))
     print(
+        "x floor: cold start over the floor's (a bare process: numpy, onnxruntime and tokenizers "
+        "imported, the same graph opened, one pair scored) in the same run. "
         "cold start = parent's spawn -> answer; the rest is the child's own clock (interpreter start not "
         "included). lambda: imports s = import reranker.handler (which loads and warms the model), "
         "first call s = one function-URL event. api: serve's start, warm-up and first HTTP answer."

@@ -353,18 +353,37 @@ def cold_start_once(
     return {"ready": ready, "first": first, "total": ready + first, "rss": rss}
 
 
+# The bare floor of our stack (cold_start.py's `floor`): a fresh process imports numpy,
+# onnxruntime and tokenizers, opens our int8 graph and scores the one pair. Every cold start is
+# also given as a ratio to it.
+FLOOR = Contender("floor", "int8")
+
+
+def floor_once(model: Path, max_length: int, document: str) -> dict[str, float]:
+    """Return the floor's figures, in the shape of cold_start_once's."""
+    child_args = {"folder": str(model), "variant": "int8", "max_length": max_length, "query": QUERY}
+    figures = run_child("floor", {**child_args, "documents": [document]}, {})
+    ready = figures["total"] - figures["first"]
+    return {"ready": ready, "first": figures["first"], "total": figures["total"], "rss": figures["rss"]}
+
+
 def cold_starts(args: argparse.Namespace, contenders: Sequence[Contender]) -> list[dict[str, object]]:
-    """Return the cold-start rows: each contender alone, runs interleaved, medians."""
+    """Return the cold-start rows, the floor's last: each contender alone, runs interleaved, medians."""
     max_length = max(args.max_lengths)
     model, checkpoint = model_setup("ce", max_length, args.cache_dir, args.rebuild)
     document = make_documents(1, DOCUMENT_WORDS["long"], seed=2)[0]
-    runs: dict[str, list[dict[str, float]]] = {c.label: [] for c in contenders}
+    every = [*contenders, FLOOR]
+    runs: dict[str, list[dict[str, float]]] = {c.label: [] for c in every}
     for rep in range(args.cold_reps):
-        shift = rep % len(contenders)
-        for contender in [*contenders[shift:], *contenders[:shift]]:
+        shift = rep % len(every)
+        for contender in [*every[shift:], *every[:shift]]:
             sys.stderr.write(f"cold start {contender.label}, run {rep + 1}/{args.cold_reps}\n")
-            figures = cold_start_once(args, contender, model, checkpoint, document)
+            if contender is FLOOR:
+                figures = floor_once(model, max_length, document)
+            else:
+                figures = cold_start_once(args, contender, model, checkpoint, document)
             runs[contender.label].append(figures)
+    floor = median(r["total"] for r in runs[FLOOR.label])
     return [
         {
             "contender": c.label + (" (Lambda init)" if c.name == "api" else ""),
@@ -373,9 +392,10 @@ def cold_starts(args: argparse.Namespace, contenders: Sequence[Contender]) -> li
             "spawn -> ready s": median(r["ready"] for r in runs[c.label]),
             "ready -> first answer s": median(r["first"] for r in runs[c.label]),
             "cold start s": median(r["total"] for r in runs[c.label]),
+            "x floor": f"{median(r['total'] for r in runs[c.label]) / floor:.2f}",
             "peak RSS MB": median(r["rss"] for r in runs[c.label]),
         }
-        for c in contenders
+        for c in every
     ]
 
 
@@ -414,7 +434,9 @@ def run(args: argparse.Namespace) -> None:
         print_marked(rows, list(rows[0]))
         print(
             "ready: our api rows run the Lambda init path (import reranker.handler, which loads and warms "
-            "the model); the others load and answer one warm-up call. first answer: one request of one "
+            "the model); the others load and answer one warm-up call. floor: a bare process that imports "
+            "numpy, onnxruntime and tokenizers, opens our int8 graph and scores the pair; x floor is each "
+            "cold start over it. first answer: one request of one "
             "~200-word document. peak RSS: the child's own (VmHWM)."
         )
     print(f"total {time.perf_counter() - started:.0f} s; load average at end: {load_average()}")
