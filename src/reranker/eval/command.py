@@ -22,8 +22,9 @@ DEFAULT_TOP_K = 100
 
 
 def _run(args: argparse.Namespace) -> int:
+    from reranker.eval.ci import write_ci_files
     from reranker.eval.first_stage import Bm25Config
-    from reranker.eval.gate import check, run_settings
+    from reranker.eval.gating import measured_as, run_gated
     from reranker.eval.offline_fusion import parse
     from reranker.eval.pipeline import EvalOptions, run_eval
     from reranker.eval.report import markdown
@@ -40,10 +41,9 @@ def _run(args: argparse.Namespace) -> int:
     elif args.fuse_offline_weights or args.fuse_offline_param or args.fuse_offline_norm != "min-max":
         raise EvalError("--fuse-offline-weights, -param and -norm need --fuse-offline METHOD")
     if args.gate is not None:  # the gate's table says how its thresholds were measured
-        measured = run_settings(args.gate, args.dataset.resolve().name, args.split)
-        top_k = top_k or measured.top_k
-        max_queries = max_queries or measured.max_queries
-        fusion = fusion or measured.fusion
+        top_k, max_queries, fusion = measured_as(
+            args.gate, args.dataset, args.split, top_k, max_queries, fusion
+        )
     options = EvalOptions(
         dataset=args.dataset,
         split=args.split,
@@ -65,13 +65,14 @@ def _run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         max_queries=max_queries,
     )
-    report = run_eval(options, watch=watch)
-    sys.stdout.write(markdown(report) + "\n")
     if args.gate is None:
+        sys.stdout.write(markdown(run_eval(options, watch=watch)) + "\n")
         return 0
-    verdict = check(report, args.gate)
-    sys.stdout.write(verdict.text() + "\n")
-    return 0 if verdict.passed else 1
+    gated = run_gated(options, args.gate, watch=watch)
+    sys.stdout.write(markdown(gated.report) + "\n")
+    sys.stdout.write(gated.verdict.text() + "\n")
+    write_ci_files(gated, args.junit, args.summary)
+    return 0 if gated.verdict.passed else 1
 
 
 def _fusion(args: argparse.Namespace) -> Fusion | None:
@@ -226,6 +227,18 @@ def add_eval_command(commands: Any) -> None:
     )
     run.add_argument("--no-progress", action="store_true", help="no progress lines (done, rate, ETA)")
     run.add_argument("--gate", type=Path, help="thresholds file: exit 1 unless the run passes")
+    run.add_argument(
+        "--junit",
+        type=Path,
+        metavar="FILE",
+        help="with --gate: write the verdict as JUnit XML (one testcase per check)",
+    )
+    run.add_argument(
+        "--summary",
+        type=Path,
+        metavar="FILE",
+        help="with --gate: write the report and verdict as Markdown (a CI job summary)",
+    )
     run.set_defaults(run=_run, extra="eval")
 
     gate = sub.add_parser("gate", help="check a saved report.json against a thresholds file (exit 0/1)")
