@@ -282,7 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     from reranker.model_store.command import add_store_commands
 
     add_store_commands(model_commands)
-    from reranker.eval.command import add_eval_command
+    from reranker.eval.command import add_eval_command, add_promotion_commands
+
+    add_promotion_commands(model_commands)
 
     add_eval_command(commands)
     return parser

@@ -97,3 +97,10 @@ class ConfigurationError(RerankError):
 
     status = 500
     type = "configuration_error"
+
+
+class AliasConflict(ConfigurationError):
+    """Another promotion moved the alias first (or holds its lock); this one changed nothing.
+
+    Raised by `reranker models promote` only, never answered by the API.
+    """

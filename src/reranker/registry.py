@@ -23,7 +23,7 @@ from reranker.coldstart import ColdStart, since
 from reranker.config import Settings, load_settings
 from reranker.errors import ConfigurationError, ModelNotFound, ModelUnavailable, RerankError
 from reranker.manifest import FileEntry, Manifest
-from reranker.model_store.base import FileSelector, ModelStore
+from reranker.model_store.base import FileSelector, ModelStore, Resolved
 from reranker.model_store.local import LocalModelStore
 from reranker.model_store.s3 import S3ModelStore
 from reranker.scoring.graph_choice import choose_graph, serving_files
@@ -48,6 +48,8 @@ class ServedModel:
     aliases: tuple[str, ...]
     scorer: Scorer | None
     cold_start: ColdStart | None = None
+    # The store alias the model's URI named (`name@prod`) and what it resolved to at load.
+    resolved: Resolved | None = None
 
 
 def runtime_options(settings: Settings) -> RuntimeOptions:
@@ -123,6 +125,7 @@ class ModelRegistry:
         self._loader = loader
         self._scorers: dict[str, Scorer] = {}
         self._cold: dict[str, ColdStart] = {}
+        self._resolved: dict[str, Resolved] = {}
         self._lock = threading.Lock()
         self._loading: dict[str, concurrent.futures.Future[Scorer]] = {}
         self._failed: dict[str, _Failure] = {}
@@ -243,6 +246,7 @@ class ModelRegistry:
                 aliases=tuple(a for a, target in self._settings.aliases.items() if target == name),
                 scorer=self._scorers.get(name),
                 cold_start=self._cold.get(name),
+                resolved=self._resolved.get(name),
             )
             for name in self._settings.models
         ]
@@ -262,11 +266,18 @@ class ModelRegistry:
         except RerankError as exc:
             raise ModelUnavailable(f"model {name!r} could not be loaded: {exc.message}") from exc
         cold = ColdStart(fetch_seconds=round(fetched - started, 4), session_seconds=since(fetched))
+        served = local.manifest.fingerprint(scorer.variant)
+        if local.resolved is not None:
+            _check_gated_variant(name, local.resolved, served, scorer.variant)
+            self._resolved[name] = local.resolved
         self._cold[name] = cold
         logger.info(
             "model loaded",
             extra={
                 "model": name,
+                "version": local.manifest.version,
+                "fingerprint": served,
+                "store_alias": local.resolved.alias if local.resolved else None,
                 "variant": scorer.variant,
                 "provider": scorer.provider,
                 "seconds": round(time.perf_counter() - started, 3),
@@ -276,6 +287,13 @@ class ModelRegistry:
         )
         return scorer
 
+    def fingerprint(self, requested: str) -> tuple[str, str | None] | None:
+        """Return the loaded model's (version, fingerprint) for response headers, None before it loads."""
+        scorer = self.loaded(requested)
+        if scorer is None:
+            return None
+        return scorer.manifest.version, scorer.manifest.fingerprint(scorer.variant)
+
     def record_warm(self, requested: str, seconds: float) -> None:
         """Note how long warming `requested` took, for the cold-start figures of /v1/models."""
         name = self.resolve(requested)
@@ -283,3 +301,13 @@ class ModelRegistry:
             self._cold[name] = replace(self._cold[name], warm_seconds=round(seconds, 4))
         self._warmed.add(name)
         logger.info("model warmed", extra={"model": name, "warm_seconds": round(seconds, 4)})
+
+
+def _check_gated_variant(name: str, resolved: Resolved, served: str | None, variant: str) -> None:
+    """Refuse to serve an alias under another variant than the one its promotion gated."""
+    if served != resolved.fingerprint:
+        raise ModelUnavailable(
+            f"model {name!r}: alias {resolved.alias!r} names version {resolved.version} as gated with "
+            f"variant {resolved.variant}, but this deployment's settings serve {variant}; set "
+            "RERANK_PRECISION to match, or promote that variant"
+        )

@@ -89,7 +89,17 @@ async def rerank(body: RerankRequest, request: Request) -> JSONResponse:
             "user": hash_user(body.user, request.app.state.user_salt) if body.user else None,
         },
     )
-    return JSONResponse(response.model_dump(exclude=exclude))
+    return JSONResponse(response.model_dump(exclude=exclude), headers=model_headers(service, body.model))
+
+
+def model_headers(service: RerankService, model: str) -> dict[str, str]:
+    """Return X-Model-Version and X-Model-Fingerprint of the model that scored (headers, so no
+    client's parsing of the body changes)."""
+    loaded = service.registry.fingerprint(model)
+    if loaded is None:
+        return {}
+    version, fingerprint = loaded
+    return {"X-Model-Version": version, **({"X-Model-Fingerprint": fingerprint} if fingerprint else {})}
 
 
 @router.get(
@@ -117,6 +127,8 @@ async def models(request: Request) -> ModelList:
                 variant=scorer.variant if scorer else None,
                 provider=scorer.provider if scorer else None,
                 fingerprint=scorer.manifest.fingerprint(scorer.variant) if scorer else None,
+                version=scorer.manifest.version if scorer else None,
+                store_alias=served.resolved.alias if served.resolved else None,
                 cold_start=ColdStartTimes(
                     import_seconds=import_seconds(),
                     fetch_seconds=served.cold_start.fetch_seconds,

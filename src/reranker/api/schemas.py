@@ -77,6 +77,14 @@ class ModelCard(BaseModel):
         description="sha256 naming the weights, how they are read and the variant; the same across "
         "re-exports (a relevance gate can require it). Known once the model is loaded.",
     )
+    version: str | None = Field(
+        None, description="The version loaded (model.json); also the X-Model-Version header of answers."
+    )
+    store_alias: str | None = Field(
+        None,
+        description="The store alias RERANK_MODELS named (`<name>@prod`), resolved to `version` when "
+        "the model loaded; null when a version was named.",
+    )
     loaded: bool
     cold_start: ColdStartTimes | None = Field(None, description="Known once the model is loaded.")
 

@@ -22,8 +22,9 @@ DEFAULT_TOP_K = 100
 
 
 def _run(args: argparse.Namespace) -> int:
+    from reranker.eval.ci import write_ci_files
     from reranker.eval.first_stage import Bm25Config
-    from reranker.eval.gate import check, run_settings
+    from reranker.eval.gating import measured_as, run_gated
     from reranker.eval.offline_fusion import parse
     from reranker.eval.pipeline import EvalOptions, run_eval
     from reranker.eval.report import markdown
@@ -40,10 +41,9 @@ def _run(args: argparse.Namespace) -> int:
     elif args.fuse_offline_weights or args.fuse_offline_param or args.fuse_offline_norm != "min-max":
         raise EvalError("--fuse-offline-weights, -param and -norm need --fuse-offline METHOD")
     if args.gate is not None:  # the gate's table says how its thresholds were measured
-        measured = run_settings(args.gate, args.dataset.resolve().name, args.split)
-        top_k = top_k or measured.top_k
-        max_queries = max_queries or measured.max_queries
-        fusion = fusion or measured.fusion
+        top_k, max_queries, fusion = measured_as(
+            args.gate, args.dataset, args.split, top_k, max_queries, fusion
+        )
     options = EvalOptions(
         dataset=args.dataset,
         split=args.split,
@@ -65,13 +65,14 @@ def _run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         max_queries=max_queries,
     )
-    report = run_eval(options, watch=watch)
-    sys.stdout.write(markdown(report) + "\n")
     if args.gate is None:
+        sys.stdout.write(markdown(run_eval(options, watch=watch)) + "\n")
         return 0
-    verdict = check(report, args.gate)
-    sys.stdout.write(verdict.text() + "\n")
-    return 0 if verdict.passed else 1
+    gated = run_gated(options, args.gate, watch=watch)
+    sys.stdout.write(markdown(gated.report) + "\n")
+    sys.stdout.write(gated.verdict.text() + "\n")
+    write_ci_files(gated, args.junit, args.summary)
+    return 0 if gated.verdict.passed else 1
 
 
 def _fusion(args: argparse.Namespace) -> Fusion | None:
@@ -226,6 +227,18 @@ def add_eval_command(commands: Any) -> None:
     )
     run.add_argument("--no-progress", action="store_true", help="no progress lines (done, rate, ETA)")
     run.add_argument("--gate", type=Path, help="thresholds file: exit 1 unless the run passes")
+    run.add_argument(
+        "--junit",
+        type=Path,
+        metavar="FILE",
+        help="with --gate: write the verdict as JUnit XML (one testcase per check)",
+    )
+    run.add_argument(
+        "--summary",
+        type=Path,
+        metavar="FILE",
+        help="with --gate: write the report and verdict as Markdown (a CI job summary)",
+    )
     run.set_defaults(run=_run, extra="eval")
 
     gate = sub.add_parser("gate", help="check a saved report.json against a thresholds file (exit 0/1)")
@@ -250,3 +263,115 @@ def add_eval_command(commands: Any) -> None:
     compare.add_argument("--max-p", type=float, default=0.05, help="significance level (default: 0.05)")
     compare.add_argument("--top", type=_positive, default=10, help="queries listed per side (default: 10)")
     compare.set_defaults(run=_compare)
+
+
+def _alias_store(args: argparse.Namespace, target: str) -> tuple[Any, str, str, Any]:
+    """Return (alias store, model, alias, fetch) for `<root>/<name>@<alias>`."""
+    from reranker.config import load_settings
+    from reranker.model_store.aliases import alias_store_for, split_alias
+
+    named = split_alias(target)
+    if named is None:
+        raise EvalError(
+            f"{target!r} names no alias: use <root>/<name>@<alias>, e.g. s3://bucket/models/m@prod"
+        )
+    root, model, alias = named
+    settings = load_settings(s3_endpoint_url=args.endpoint_url) if args.endpoint_url else load_settings()
+    if root.startswith("s3://"):
+        from reranker.model_store.s3 import S3ModelStore
+        from reranker.model_store.s3client import build_s3_client
+
+        client = build_s3_client(settings, max_attempts=settings.s3_max_attempts)
+        s3 = S3ModelStore(settings, client=client)
+        return alias_store_for(root, client), model, alias, lambda uri: s3.fetch(uri, label=model).folder
+    return alias_store_for(root), model, alias, Path
+
+
+def _promote(args: argparse.Namespace) -> int:
+    from reranker.eval.promotion import GateRefused, PromotionRequest, promote
+
+    store, model, alias, fetch = _alias_store(args, args.target)
+    request = PromotionRequest(
+        model=model,
+        alias=alias,
+        version=args.version,
+        gate=args.gate,
+        dataset=args.dataset,
+        split=args.split,
+        by=args.by,
+        reason=args.reason,
+        force=args.force,
+        report=args.report,
+        cache_dir=args.cache_dir,
+    )
+    try:
+        done = promote(request, store, fetch)
+    except GateRefused as exc:
+        if exc.verdict is not None:
+            sys.stdout.write(exc.verdict.text() + "\n")
+        sys.stderr.write(f"reranker: {exc.message}\n")
+        return 1
+    record = done.record
+    if done.verdict is not None:
+        sys.stdout.write(done.verdict.text() + "\n")
+    was = f" (was {record.previous['version']})" if record.previous else " (new alias)"
+    how = "FORCED, gate skipped: " + str(record.reason) if record.forced else "gate passed"
+    reused = ", report reused" if done.reused else ""
+    sys.stdout.write(
+        f"promoted {model}@{alias} -> version {record.version}{was}; {how}{reused}; "
+        f"fingerprint {record.fingerprint[:12]}, record #{record.seq} by {record.by}\n"
+    )
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import asdict
+
+    store, model, alias, _ = _alias_store(args, args.target)
+    records = store.history(model, alias)
+    if args.json:
+        sys.stdout.write(json.dumps([asdict(r) for r in records], indent=2) + "\n")
+        return 0
+    sys.stdout.write("SEQ  AT                         VERSION  FROM  BY  GATE  REASON\n")
+    for r in records:
+        gate = "forced" if r.forced else ("pass" if r.gate and r.gate.get("passed") else "?")
+        was = r.previous["version"] if r.previous else "-"
+        sys.stdout.write(f"{r.seq:<4} {r.at:<26} {r.version:<8} {was:<5} {r.by}  {gate}  {r.reason or ''}\n")
+    return 0
+
+
+def add_promotion_commands(model_commands: Any) -> None:
+    """Add `promote` and `history` under `reranker models` (store aliases, gated)."""
+    from reranker.eval.first_stage import default_cache_dir
+
+    endpoint_help = "S3-compatible endpoint; default RERANK_S3_ENDPOINT_URL or AWS"
+    promote = model_commands.add_parser(
+        "promote",
+        help="move a store alias to a version, only if the relevance gate passes for it",
+        description="Gate VERSION (eval run --gate, or a saved report for that fingerprint and gate "
+        "file) and move <root>/<name>@<alias> to it, with an audit record. Exit 0 moved, 1 refused, "
+        "2 bad input.",
+    )
+    promote.add_argument("target", help="the alias: s3://bucket/models/NAME@ALIAS or FOLDER/NAME@ALIAS")
+    promote.add_argument("version", help="the published version to move it to")
+    promote.add_argument("--gate", type=Path, required=True, help="thresholds file (eval/gates.toml)")
+    promote.add_argument("--dataset", type=Path, required=True, help="BEIR folder the gate has a table for")
+    promote.add_argument("--split", default="test", help="qrels split (default: %(default)s)")
+    promote.add_argument(
+        "--report", type=Path, help="a gated run's folder or report.json to use instead of running"
+    )
+    promote.add_argument("--by", required=True, help="who promotes (recorded)")
+    promote.add_argument("--reason", help="why (recorded; required with --force)")
+    promote.add_argument("--force", action="store_true", help="move without the gate (needs --reason)")
+    promote.add_argument(
+        "--cache-dir", type=Path, default=default_cache_dir(), help="BM25 indexes and gate runs"
+    )
+    promote.add_argument("--endpoint-url", help=endpoint_help)
+    promote.set_defaults(run=_promote, extra="eval")
+
+    history = model_commands.add_parser("history", help="list the recorded moves of a store alias")
+    history.add_argument("target", help="s3://bucket/models/NAME@ALIAS or FOLDER/NAME@ALIAS")
+    history.add_argument("--json", action="store_true", help="print the records as JSON")
+    history.add_argument("--endpoint-url", help=endpoint_help)
+    history.set_defaults(run=_history)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,8 @@ class GatedRun:
 class Verdict:
     passed: bool
     lines: list[str]
+    # Each check as (passed, text): the text names the run, the metric, the figure and the bound.
+    checks: list[tuple[bool, str]] = field(default_factory=list)
 
     def text(self) -> str:
         """Return the verdict as lines of text, the outcome last."""
@@ -221,7 +223,7 @@ def check(report: dict[str, Any], thresholds: Path) -> Verdict:
         if not failed
         else f"GATE FAILED: {failed} of {len(checks)} checks failed"
     )
-    return Verdict(passed=not failed, lines=lines)
+    return Verdict(passed=not failed, lines=lines, checks=checks)
 
 
 def check_file(report_path: Path, thresholds: Path) -> Verdict:

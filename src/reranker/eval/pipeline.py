@@ -130,24 +130,41 @@ def _rerank_stage(
     model = model or options.model
     try:
         clock = time.perf_counter()
-        before = target.describe(model)  # in process this loads the model: timed apart from scoring
+        # In process this loads the model, timed apart from scoring; over HTTP the API loads it.
+        before = target.describe_loaded(model) if isinstance(target, RemoteTarget) else target.describe(model)
         load_seconds = time.perf_counter() - clock
         scores_path = out / SCORES_FILE
         if options.restart:
             scores_path.unlink(missing_ok=True)
+        # What the scores belong to: the model's fingerprint (weights + variant; over HTTP the
+        # API's model card), and in process the files' too. A resume under another one is refused.
+        fingerprint = before.get("model_fingerprint")
         log = ScoreLog(
-            scores_path, {**header, "model": model, "model_fingerprint": before.get("fingerprint")}
+            scores_path,
+            {**header, "model": model, "model_fingerprint": fingerprint, "files": before.get("fingerprint")},
         )
         clock = time.perf_counter()
         outcome = rerank_run(
             dataset, candidates, target, model, log, fusion=options.fusion, progress=options.progress
         )
         seconds = time.perf_counter() - clock
-        # Asked again: an API fills in its model card only once the model has loaded.
-        return _Reranked(outcome, target.describe(model), model, load_seconds, seconds)
+        after = target.describe(model)
+        _check_same_model(fingerprint, after)
+        return _Reranked(outcome, after, model, load_seconds, seconds)
     finally:
         if owned:
             target.close()
+
+
+def _check_same_model(fingerprint: str | None, after: dict[str, Any]) -> None:
+    """Refuse a run whose scores came from more than one model (a deployment changed mid-run)."""
+    seen = {after.get("model_fingerprint"), *after.get("served_fingerprints", [])} - {None}
+    if fingerprint is not None and seen - {fingerprint}:
+        raise EvalError(
+            f"the model changed during the run: scores began with fingerprint {fingerprint[:12]} "
+            f"and the target now serves {', '.join(sorted(f[:12] for f in seen - {fingerprint}))}; "
+            "run again with --restart"
+        )
 
 
 def _dataset_summary(dataset: Dataset, max_queries: int | None) -> dict[str, Any]:
@@ -242,14 +259,15 @@ def _run_first_stage(
         write_trec(out / "first_stage.trec", candidates, "first_stage")
         stage["detail"] = f"{sum(len(c) for c in candidates.values())} candidates"
     header = {
-        "format": 1,
+        "format": 2,
         "dataset": dataset.name,
         "split": dataset.split,
         "fingerprint": dataset.fingerprint,
         "first_stage": first_stage,
         "top_k": options.top_k,
-        "fusion": options.fusion.describe() if options.fusion else None,
     }
+    # No fusion here: model scores do not depend on it (each line says the fusion of its fused
+    # scores, and reranking.py fuses again from the model scores when it differs).
     return candidates, first_stage, header
 
 

@@ -19,11 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from reranker.eval.datasets import Dataset, Document
 from reranker.eval.errors import EvalError
 from reranker.eval.runs import Run, ranked
 from reranker.eval.targets import Target
-from reranker.fusion import Fusion
+from reranker.fusion import Fusion, fuse
 from reranker.types import RerankRequest
 
 logger = logging.getLogger(__name__)
@@ -57,6 +59,8 @@ class QueryScores:
     scores: dict[str, float]
     prompt_tokens: int
     fused: dict[str, float] | None = None
+    # The fusion the fused scores were made with (its describe()), None without fusion.
+    fusion: dict[str, Any] | None = None
 
 
 class ScoreLog:
@@ -66,8 +70,14 @@ class ScoreLog:
         self.path = path
         self.header = header
 
-    def load(self, candidates: Mapping[str, Mapping[str, float]]) -> dict[str, QueryScores]:
-        """Return the queries already scored; starts the file when absent."""
+    def load(
+        self, candidates: Mapping[str, Mapping[str, float]], fusion: Fusion | None = None
+    ) -> dict[str, QueryScores]:
+        """Return the queries already scored, fused with `fusion`; starts the file when absent.
+
+        A line fused another way (or not at all) is fused again here from its model scores, by
+        the function the service fuses with, on the same inputs: the same bits the API returns.
+        """
         if not self.path.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
             temp = self.path.with_name(self.path.name + ".tmp")
@@ -119,11 +129,13 @@ class ScoreLog:
                     f"{name} line {number}: query {query!r} was scored on other candidates than this "
                     "run's; pass --restart or choose another output folder"
                 )
-            done[query] = QueryScores(
+            answer = QueryScores(
                 {doc: float(value) for doc, value in scores.items()},
                 tokens,
                 {doc: float(value) for doc, value in fused.items()} if fused is not None else None,
+                record.get("fusion") if fused is not None else None,
             )
+            done[query] = fused_with(answer, candidates[query], fusion)
         return done
 
     def _check_header(self, record: dict[str, Any]) -> None:
@@ -146,11 +158,32 @@ class ScoreLog:
         }
         if answer.fused is not None:
             record["fused"] = answer.fused
+            record["fusion"] = answer.fusion
         line = json.dumps(record)
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(line + "\n")
             handle.flush()
             os.fsync(handle.fileno())
+
+
+def fused_with(answer: QueryScores, candidates: Mapping[str, float], fusion: Fusion | None) -> QueryScores:
+    """Return `answer` fused with `fusion` (as the service fuses), reusing its fused scores when
+    they were made that way; without fusion, the model scores alone."""
+    wanted = fusion.describe() if fusion is not None else None
+    if wanted == answer.fusion:
+        return answer
+    if fusion is None:
+        return QueryScores(answer.scores, answer.prompt_tokens)
+    doc_ids = [doc for doc, _ in ranked(candidates)]  # the request's order
+    model = np.array([answer.scores[doc] for doc in doc_ids], dtype=np.float64)
+    first = np.array([float(candidates[doc]) for doc in doc_ids], dtype=np.float64)
+    fused = fuse(model, first, fusion)
+    return QueryScores(
+        answer.scores,
+        answer.prompt_tokens,
+        {doc: float(value) for doc, value in zip(doc_ids, fused, strict=True)},
+        wanted,
+    )
 
 
 @dataclass(frozen=True)
@@ -192,6 +225,7 @@ def _score_query(
         {doc_ids[result.index]: float(result.model_score or 0.0) for result in response.results},
         response.usage.prompt_tokens,
         {doc_ids[result.index]: result.relevance_score for result in response.results},
+        fusion.describe(),
     )
 
 
@@ -236,7 +270,7 @@ def rerank_run(
 ) -> RerankOutcome:
     """Return the reranked run (and the fused run, with `fusion`) of every evaluated query,
     scoring only what the log does not hold yet."""
-    done = log.load(candidates)
+    done = log.load(candidates, fusion)
     pending = [q for q in dataset.query_ids if q not in done and candidates.get(q)]
     resumed = len(done)
     if resumed:

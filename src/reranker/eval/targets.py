@@ -10,12 +10,16 @@ import hashlib
 import json
 import logging
 import random
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
+
 from reranker.eval.errors import EvalError
-from reranker.types import RerankRequest, RerankResponse
+from reranker.types import RerankRequest, RerankResponse, RerankResult, Usage
 
 if TYPE_CHECKING:
     import httpx
@@ -26,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_BACKOFF_SECONDS = 30.0
+# The response headers naming the model that scored (docs/rerank-api.md).
+FINGERPRINT_HEADER = "X-Model-Fingerprint"
 
 
 class Target(Protocol):
@@ -110,6 +116,9 @@ class RemoteTarget:
         self.concurrency = concurrency
         self.retries = retries
         self.backoff = backoff
+        # Every fingerprint the API's answers named: more than one means it changed mid-run.
+        self.served_fingerprints: set[str] = set()
+        self._seen_lock = threading.Lock()
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.client: httpx.Client = httpx.Client(
             base_url=base_url.rstrip("/"),
@@ -120,7 +129,13 @@ class RemoteTarget:
         )
 
     def rerank(self, request: RerankRequest) -> RerankResponse:
-        """Return the API's answer; retries with exponential backoff (or Retry-After) before giving up."""
+        """Return the API's answer; retries with exponential backoff (or Retry-After) before giving up.
+
+        A request that ran out of time on the server (503 deadline_exceeded) is not sent whole
+        again: its documents go in two halves, each retried the same way, and the answers are
+        merged (fused here, as the service fuses), so a retry costs about half the work, not all.
+        Each document's score does not depend on the others in its request (docs/scores.md).
+        """
         import httpx
 
         body = request.model_dump(mode="json", exclude_unset=True)
@@ -136,7 +151,16 @@ class RemoteTarget:
                 last = type(exc).__name__
                 continue
             if response.status_code == 200:
+                served = response.headers.get(FINGERPRINT_HEADER)
+                if served:
+                    with self._seen_lock:
+                        self.served_fingerprints.add(served)
                 return RerankResponse.model_validate(response.json())
+            if _error_type(response) == "deadline_exceeded" and len(request.documents) > 1:
+                logger.info(
+                    "deadline exceeded on %d documents: sending them in halves", len(request.documents)
+                )
+                return split_rerank(request, self.rerank)
             last = f"HTTP {response.status_code}: {_error_message(response)}"
             if response.status_code not in RETRY_STATUSES:
                 raise EvalError(f"the API rejected a request ({last})")
@@ -163,10 +187,74 @@ class RemoteTarget:
                 info.update({key: card.get(key) for key in ("kind", "max_length", "variant", "provider")})
                 info["model_fingerprint"] = card.get("fingerprint")
                 info["model"] = card.get("id")
+                info["version"] = card.get("version")
+        info["served_fingerprints"] = sorted(self.served_fingerprints)
+        return info
+
+    def describe_loaded(self, model: str) -> dict[str, Any]:
+        """Return `describe(model)` once the API has loaded the model (one small request loads it),
+        so the fingerprint the saved scores are filed under is known before the first of them."""
+        info = self.describe(model)
+        if info.get("model_fingerprint") is None:
+            try:
+                self.rerank(RerankRequest(model=model, query="load", documents=["load"]))
+            except EvalError:
+                return info  # the run itself will report what is wrong
+            info = self.describe(model)
         return info
 
     def close(self) -> None:
         self.client.close()
+
+
+def split_rerank(request: RerankRequest, rerank: Callable[[RerankRequest], RerankResponse]) -> RerankResponse:
+    """Return the answer to `request` made from two requests of half its documents each.
+
+    Without fusion, the halves' scores are the whole's; with fusion, the halves go unfused and
+    their model scores are fused here by `reranker.fusion.fuse`, the service's own function.
+    """
+    from reranker.fusion import fuse
+    from reranker.request import fusion_inputs
+
+    fusion = fusion_inputs(request)
+    body = request.model_dump(mode="json", exclude_unset=True)
+    body.pop("top_n", None)
+    extra = {k: v for k, v in body.pop("extra_body", {}).items() if k not in ("fusion", "first_stage_scores")}
+    if extra:
+        body["extra_body"] = extra
+    documents = body.pop("documents")
+    middle = len(documents) // 2
+    scores: list[float] = []
+    tokens = 0
+    for part in (documents[:middle], documents[middle:]):
+        answer = rerank(RerankRequest.model_validate({**body, "documents": part}))
+        by_index = {result.index: result.relevance_score for result in answer.results}
+        scores += [by_index[i] for i in range(len(part))]
+        tokens += answer.usage.prompt_tokens
+    model = np.array(scores, dtype=np.float64)
+    final = model if fusion is None else fuse(model, fusion[1], fusion[0])
+    order = np.argsort(-final, kind="stable")[: request.top_n]
+    results = [
+        RerankResult(
+            index=int(i),
+            relevance_score=float(final[i]),
+            model_score=None if fusion is None else float(model[i]),
+        )
+        for i in order
+    ]
+    return RerankResponse(
+        id="rerank_split",
+        model=request.model,
+        results=results,
+        usage=Usage(prompt_tokens=tokens, total_tokens=tokens),
+    )
+
+
+def _error_type(response: httpx.Response) -> str | None:
+    try:
+        return str(response.json()["error"]["type"])
+    except Exception:
+        return None
 
 
 def _error_message(response: httpx.Response) -> str:

@@ -15,9 +15,22 @@ FileSelector = Callable[[Manifest], Mapping[str, FileEntry]]
 
 
 @dataclass(frozen=True)
+class Resolved:
+    """What a store alias (`<name>@<alias>`) named when the model loaded."""
+
+    alias: str
+    version: str
+    fingerprint: str
+    variant: str
+    uri: str
+
+
+@dataclass(frozen=True)
 class LocalModel:
     folder: Path
     manifest: Manifest
+    # Set when the URI named a store alias: the version and fingerprint it resolved to.
+    resolved: Resolved | None = None
 
 
 class ModelStore(Protocol):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -33,6 +34,13 @@ class LocalModelStore:
     """
 
     def fetch(self, uri: str, *, label: str, files: FileSelector | None = None) -> LocalModel:
+        from reranker.model_store.aliases import LocalAliasStore, resolve, split_alias
+
+        named = split_alias(uri)
+        if named is not None:  # <root>/<name>@<alias>: the version it names, checked, once
+            root, name, alias = named
+            resolved = resolve(LocalAliasStore(path_from_uri(root)), name, alias)
+            return replace(self.fetch(resolved.uri, label=label, files=files), resolved=resolved)
         folder = path_from_uri(uri)
         manifest_path = folder / MANIFEST_NAME
         if not manifest_path.is_file():

@@ -14,6 +14,7 @@ import os
 import shutil
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -74,7 +75,19 @@ class S3ModelStore:
         """Return the model at `uri` as a verified folder in the cache, downloading it at most once.
 
         Only the `files` selected (the chosen graph's, when serving) are downloaded; None: all.
+        A `<root>/<name>@<alias>` URI is resolved first to the version the alias names.
         """
+        from reranker.model_store.aliases import S3AliasStore, resolve, split_alias
+
+        named = split_alias(uri)
+        if named is not None:
+            root, name, alias = named
+            try:
+                root_location = parse_s3_uri(root, require_prefix=False)
+            except ValueError as exc:
+                raise ModelUnavailable(f"model {label!r} has an invalid S3 URI: {exc}") from exc
+            resolved = resolve(S3AliasStore(self.client(), root_location), name, alias)
+            return replace(self.fetch(resolved.uri, label=label, files=files), resolved=resolved)
         try:
             location = parse_s3_uri(uri)
         except ValueError as exc:
