@@ -249,7 +249,9 @@ def run(args: argparse.Namespace) -> None:
                 "peak RSS MB": median(r["rss"] for r in runs),
             }
         )
-    floors = {str(r["variant"]): float(str(r["cold start s (median)"])) for r in rows if r["contender"] == "floor"}
+    floors = {
+        str(r["variant"]): float(str(r["cold start s (median)"])) for r in rows if r["contender"] == "floor"
+    }
     for row in rows:
         floor = floors.get(str(row["variant"]).split()[0])  # st's "fp32 (PyTorch)" against fp32's
         row["x floor"] = f"{float(str(row['cold start s (median)'])) / floor:.2f}" if floor else "-"

@@ -23,6 +23,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ from common import (
     workload_source,
 )
 from contenders import FLASHRANK_MODEL_FILE
-from procs import ApiServer, Worker
+from procs import API_KEY, ApiServer, Worker
 from throughput import interleave, spearman
 
 BENCH_PYTHON = REPO_ROOT / ".venv-bench" / "bin" / "python"
@@ -283,10 +284,38 @@ RSS = "peak RSS MB"
 CORR = "min rank corr vs st"
 
 
+def plain_client_seconds(process: ApiServer, query: str, documents: Sequence[str], reps: int) -> list[float]:
+    """Return the seconds of `reps` requests timed by plain_client.py, a stdlib client in its own process."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as workload:
+        json.dump({"query": query, "documents": list(documents)}, workload)
+        workload.flush()
+        script = str(Path(__file__).with_name("plain_client.py"))
+        done = subprocess.run(
+            [
+                sys.executable,
+                script,
+                process.base_url,
+                API_KEY,
+                process.model,
+                workload.name,
+                "--reps",
+                str(reps),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    seconds: list[float] = json.loads(done.stdout)["seconds"]
+    return seconds
+
+
 def throughput(
     args: argparse.Namespace, contenders: Sequence[Contender]
-) -> tuple[dict[tuple[str, str], float], dict[str, dict[str, float]], list[str]]:
-    """Return pairs/s by (label, column), per label its peak RSS and rank corr (worst over cells), columns.
+) -> tuple[
+    dict[tuple[str, str], float], dict[str, dict[str, float]], list[str], dict[tuple[str, str], float]
+]:
+    """Return pairs/s by (label, column), per label its peak RSS and rank corr (worst over cells), columns,
+    and for our API rows the pairs/s a plain HTTP client in another process measured (label, column).
 
     The rank correlation (Spearman, first request of each cell) with sentence-transformers checks
     that every contender runs the same weights and truncation: ~1 for fp32, a little less for int8.
@@ -296,6 +325,7 @@ def throughput(
     worst: dict[str, dict[str, float]] = {c.label: {RSS: 0.0, CORR: 1.0} for c in contenders}
     st_index = next((i for i, c in enumerate(contenders) if c.name == "st"), None)
     columns: list[str] = []
+    plain: dict[tuple[str, str], float] = {}
     for max_length in args.max_lengths:
         model, checkpoint = model_setup("ce", max_length, args.cache_dir, args.rebuild)
         sys.stderr.write(f"max_length {max_length}: starting {len(contenders)} contenders\n")
@@ -309,6 +339,13 @@ def throughput(
             interleave(processes, [(length, 1) for length in DOCUMENT_WORDS], args.pause)
             rounds = [(length, args.reps) for length in DOCUMENT_WORDS]
             timings, scores = interleave(processes, rounds, args.pause)
+            for index, process in enumerate(processes):  # the cross-check of the runner's own clock
+                if isinstance(process, ApiServer):
+                    for length, documents in sets.items():
+                        seconds = plain_client_seconds(process, QUERY, documents, args.reps)
+                        plain[(contenders[index].label, f"{max_length} {length}")] = args.docs / median(
+                            seconds
+                        )
             for index, contender in enumerate(contenders):
                 figures = worst[contender.label]
                 figures[RSS] = max(figures[RSS], processes[index].peak_rss_mb())
@@ -327,7 +364,7 @@ def throughput(
             columns.append(column)
             for index, contender in enumerate(contenders):
                 rates[(contender.label, column)] = args.docs / median(timings[(index, length)])
-    return rates, worst, columns
+    return rates, worst, columns, plain
 
 
 def cold_start_once(
@@ -419,11 +456,31 @@ def run(args: argparse.Namespace) -> None:
     )
     contenders = available(args.contenders, args.bench_python)
     started = time.perf_counter()
-    rates, worst, columns = throughput(args, contenders)
+    rates, worst, columns, plain = throughput(args, contenders)
     labels = [c.label for c in contenders]
     baseline = next((c.label for c in contenders if c.name == "st"), "")
     print(f"## pairs/s (x {baseline or 'st: not run, no ratios'}), median of {args.reps} requests")
     print_marked(ratio_rows(labels, rates, worst, columns, baseline), ["contender", *columns, RSS, CORR])
+    if plain:
+        print("## our API rows: the runner's pairs/s against a plain HTTP client's (plain_client.py)")
+        checks: list[dict[str, object]] = [
+            {
+                "contender": label,
+                **{
+                    column: f"{rates[(label, column)]:.3g} / {plain[(label, column)]:.3g}"
+                    for column in columns
+                    if (label, column) in plain
+                },
+            }
+            for label in labels
+            if any((label, column) in plain for column in columns)
+        ]
+        print_table(checks, list(checks[0]))
+        print(
+            "runner / plain client, pairs/s: the plain client (stdlib http.client in its own process, one "
+            "keep-alive connection, requests back to back, median) timed the same documents after the "
+            "interleaved rounds."
+        )
     print(f"load average after the throughput runs: {load_average()}")
     print()
     if args.cold_reps:
