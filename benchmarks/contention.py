@@ -8,10 +8,12 @@ turns request by request, so every load level compares them in one run.
     python benchmarks/contention.py                          # ce, 512, 100 docs of 200 words
     python benchmarks/contention.py --hogs 0,4 --quick
 
-Contenders (`--contenders`): `spin` = our scorer on onnxruntime with spinning threads (the
-default), `nospin` = RERANK_SPIN_THREADS=false, `one` = one intra-op thread, `st` =
-sentence-transformers fp32; any
-`name=RERANK_X=v;RERANK_Y=w` adds our scorer with those settings (e.g. `ov=RERANK_RUNTIME=openvino`).
+Contenders (`--contenders`): `ours` = our scorer as served (onnxruntime, rows one per core),
+`ours-ov` = the same on OpenVINO, `one` = one row at a time on one thread (RERANK_THREADS=1),
+`st` = sentence-transformers fp32, `flashrank` and `infinity-onnx` = the peers of compare.py
+from the benchmark venv (`make bench-venv`; skipped with a line when it is missing); any
+`name=RERANK_X=v;RERANK_Y=w` adds our scorer with those settings. Besides pairs/s, the table
+gives `ours` over each peer at each level: the lead "holds" when those ratios stay within 20 %.
 """
 
 from __future__ import annotations
@@ -36,25 +38,29 @@ from common import (
     print_table,
     workload_source,
 )
+from compare import BENCH_PYTHON, Contender, spawn
 from procs import Worker
 from throughput import interleave
 
 ONNXRUNTIME = {"RERANK_RUNTIME": "onnxruntime"}
 BUILT_IN = {
-    "spin": ONNXRUNTIME,
-    "nospin": {**ONNXRUNTIME, "RERANK_SPIN_THREADS": "false"},
+    "ours": ONNXRUNTIME,
+    "ours-ov": {"RERANK_RUNTIME": "openvino"},
     "one": {**ONNXRUNTIME, "RERANK_THREADS": "1"},
 }
+PEERS = ("st", "flashrank", "infinity-onnx")
 
 
 def parse_contender(text: str) -> tuple[str, dict[str, str]]:
     """Return a contender's label and its RERANK_* environment ("st" has none)."""
-    if text in BUILT_IN or text == "st":
+    if text in BUILT_IN or text in PEERS:
         return text, BUILT_IN.get(text, {})
     label, _, settings = text.partition("=")
     env = dict(pair.split("=", 1) for pair in settings.split(";") if pair)
     if not label or not env or not all(key.startswith("RERANK_") for key in env):
-        raise argparse.ArgumentTypeError(f"{text!r}: use spin, nospin, one, st or name=RERANK_X=v;RERANK_Y=w")
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: use {', '.join([*BUILT_IN, *PEERS])} or name=RERANK_X=v;RERANK_Y=w"
+        )
     return label, env
 
 
@@ -88,10 +94,19 @@ def run(args: argparse.Namespace) -> None:
     common += ["--max-length", str(args.max_length)]
     workers: list[tuple[str, Worker]] = []
     for label, env in args.contenders:
+        if label in ("flashrank", "infinity-onnx"):
+            if not BENCH_PYTHON.exists():
+                print(f"{label}: skipped, no benchmark venv ({BENCH_PYTHON}; make bench-venv)")
+                continue
+            worker = spawn(Contender(label, args.variant), folder, checkpoint, args.cache_dir, BENCH_PYTHON)
+            assert isinstance(worker, Worker)
+            workers.append((label, worker))
+            continue
         kind = "st" if label == "st" else "scorer"
+        variant = "fp32" if label == "st" else args.variant
         # contenders.py passes --threads to the scorer's Settings, where it overrides the environment.
         threads = ["--threads", env.get("RERANK_THREADS", "0")]
-        workers.append((label, Worker(label, [kind, *common, *threads, "--variant", args.variant], env)))
+        workers.append((label, Worker(label, [kind, *common, *threads, "--variant", variant], env)))
     rates: dict[tuple[str, int], float] = {}
     try:
         for _, worker in workers:
@@ -117,6 +132,20 @@ def run(args: argparse.Namespace) -> None:
         rows.append(row)
     columns = ["contender", *(f"{c} busy: {k}" for c in args.hogs for k in ("pairs/s", "x st"))]
     print_table(rows, columns)
+    labels = [label for label, _ in workers]
+    if "ours" in labels:
+        leads: list[dict[str, object]] = []
+        for peer in [label for label in labels if label != "ours"]:
+            lead: dict[str, object] = {"ours over": peer}
+            for count in args.hogs:
+                lead[f"{count} busy"] = rates[("ours", count)] / rates[(peer, count)]
+            first, last = args.hogs[0], args.hogs[-1]
+            lead[f"{last} busy / {first} busy"] = (
+                rates[("ours", last)] / rates[(peer, last)] / (rates[("ours", first)] / rates[(peer, first)])
+            )
+            leads.append(lead)
+        print("ours / each contender at each level (the lead holds when the last column is 0.8-1.2):")
+        print_table(leads, list(leads[0]))
     print(f"load average at end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
@@ -129,11 +158,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--words", type=int, default=200)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--variant", choices=["fp32", "int8"], default="int8")
-    parser.add_argument("--hogs", type=parse_csv_ints, default=[0, 2, 4], help="busy processes per level")
+    parser.add_argument("--hogs", type=parse_csv_ints, default=[0, 2], help="busy processes per level")
     parser.add_argument(
         "--contenders",
         type=lambda text: [parse_contender(part) for part in text.split(",")],
-        default=[parse_contender(name) for name in ("spin", "nospin", "one", "st")],
+        default=[parse_contender(name) for name in ("ours", "ours-ov", "one", *PEERS)],
     )
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--quick", action="store_true", help="20 documents, 1 round per level")

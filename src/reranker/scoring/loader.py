@@ -6,6 +6,8 @@ import logging
 import os
 from pathlib import Path
 
+import onnxruntime as ort
+
 from reranker.manifest import Manifest
 from reranker.scoring.bi_encoder import BiEncoderScorer
 from reranker.scoring.cross_encoder import CrossEncoderScorer
@@ -57,13 +59,14 @@ def load_runner(
 ) -> GraphRunner:
     """Return the chosen graph loaded by its runtime.
 
-    Deterministic scoring runs every row alone, one row per core at once, each on one thread
-    (`RERANK_THREADS` rows at once, 0: every core): measured 1.17-1.27x the pairs/s of one row
-    at a time on two threads (docs/benchmarks.md). Batched scoring (GPUs) runs one batch at a
-    time on `RERANK_THREADS` threads.
+    Deterministic scoring runs every row alone: a request of several rows runs one row per core
+    at once, each on one thread (`RERANK_THREADS` rows at once, 0: every core; measured 1.17-1.27x
+    the pairs/s of one row at a time on two threads, docs/benchmarks.md), and a request of one
+    row runs it on every thread. Batched scoring (GPUs) runs one batch at a time on
+    `RERANK_THREADS` threads. OpenVINO runs one stream per core, one thread each.
     """
     cores = options.threads or usable_cores()
-    workers, threads = (cores, 1) if options.deterministic else (1, options.threads)
+    workers = cores if options.deterministic else 1
     plan = RowPlan(
         output=OUTPUT_BY_KIND[manifest.kind],
         variant=choice.label,
@@ -75,12 +78,15 @@ def load_runner(
     if choice.backend == "openvino":
         from reranker.scoring.openvino_runtime import OpenVinoModel, compile_graph
 
+        threads = 1 if workers > 1 else options.threads
         compiled = compile_graph(folder / choice.graph, choice, threads=threads, streams=workers)
         return OpenVinoModel(compiled, plan)
-    session = create_session(
-        folder / choice.graph,
-        threads=threads,
-        providers=options.device,
-        spin_threads=options.spin_threads,
-    )
-    return OnnxModel(session, plan)
+
+    def open_session(threads: int) -> ort.InferenceSession:
+        graph = folder / choice.graph
+        return create_session(
+            graph, threads=threads, providers=options.device, spin_threads=options.spin_threads
+        )
+
+    one_thread = (lambda: open_session(1)) if workers > 1 else None
+    return OnnxModel(open_session(options.threads), plan, one_thread)

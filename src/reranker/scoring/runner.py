@@ -1,9 +1,11 @@
 """What scorers hold: a graph runner, whatever runtime is under it, over our input contract.
 
-Rows that run alone (the deterministic default) run on `workers` threads at once: at short
-lengths one row is too small a GEMM to keep two cores busy, and the per-run overhead is paid
-on each core in parallel instead of in turn. Each row is still one call of the same graph on
-its own, so its output does not depend on which thread ran it or what ran beside it.
+Rows that run alone (the deterministic default) run on `workers` threads at once, one thread
+each: at short lengths one row is too small a GEMM to keep two cores busy, and the per-run
+overhead is paid on each core in parallel instead of in turn. A request of one row runs on all
+the runner's threads instead. Each row is still one call of the same graph on its own; that its
+output is the same bits on one thread or several is checked by tests/scoring/test_runner.py
+and test_determinism.py.
 """
 
 from __future__ import annotations
@@ -75,8 +77,12 @@ class BatchedRunner:
         self._pool_lock = threading.Lock()
 
     def _infer(self, feed: Mapping[str, IntArray]) -> FloatArray:
-        """Return the graph's output for one padded batch."""
+        """Return the graph's output for one padded batch, the only one running."""
         raise NotImplementedError
+
+    def _infer_beside(self, feed: Mapping[str, IntArray]) -> FloatArray:
+        """Return the graph's output for one batch while others run beside it (on one thread each)."""
+        return self._infer(feed)
 
     def run(self, rows: Sequence[Encoded], check: Callable[[], None] = check_deadline) -> FloatArray:
         """Return the output row of each input row, in input order.
@@ -126,13 +132,14 @@ class BatchedRunner:
                         return
                 index, batch = taken
                 try:
-                    outputs[index] = self._infer(self._feed([rows[i] for i in batch]))
+                    outputs[index] = infer(self._feed([rows[i] for i in batch]))
                 except BaseException as exc:
                     with lock:
                         failures.append(exc)
                     return
 
         helpers = min(self._plan.workers, len(batches)) - 1
+        infer = self._infer_beside if helpers > 0 else self._infer
         started = [self._workers().submit(work) for _ in range(helpers)] if helpers > 0 else []
         work()
         for future in started:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -48,9 +49,19 @@ def create_session(
 
 
 class OnnxModel(BatchedRunner):
-    """One ONNX graph with our input contract, run by onnxruntime."""
+    """One ONNX graph with our input contract, run by onnxruntime.
 
-    def __init__(self, session: ort.InferenceSession, plan: RowPlan) -> None:
+    `session` runs a batch alone (on all its threads); `one_thread`, when given, opens the
+    one-thread session that rows running side by side share, on the first such request: a
+    Lambda that only ever scores one document at a time never pays for it.
+    """
+
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        plan: RowPlan,
+        one_thread: Callable[[], ort.InferenceSession] | None = None,
+    ) -> None:
         super().__init__(
             plan,
             inputs={node.name for node in session.get_inputs()},
@@ -59,7 +70,21 @@ class OnnxModel(BatchedRunner):
             runtime="ONNX",
         )
         self._session = session
+        self._open_one_thread = one_thread
+        self._one_thread: ort.InferenceSession | None = None
+        self._opening = threading.Lock()
 
     def _infer(self, feed: Mapping[str, IntArray]) -> FloatArray:
-        (output,) = self._session.run([self._plan.output], dict(feed))
+        return self._run(self._session, feed)
+
+    def _infer_beside(self, feed: Mapping[str, IntArray]) -> FloatArray:
+        if self._open_one_thread is None:
+            return self._run(self._session, feed)
+        with self._opening:
+            if self._one_thread is None:
+                self._one_thread = self._open_one_thread()
+        return self._run(self._one_thread, feed)
+
+    def _run(self, session: ort.InferenceSession, feed: Mapping[str, IntArray]) -> FloatArray:
+        (output,) = session.run([self._plan.output], dict(feed))
         return np.asarray(output, dtype=np.float32)
