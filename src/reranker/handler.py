@@ -23,6 +23,7 @@ _STARTED = time.perf_counter()  # the imports below are the "import" part of the
 from mangum import Mangum  # noqa: E402
 
 from reranker.api.app import create_app  # noqa: E402
+from reranker.api.compat.loading import include_compat_routes  # noqa: E402
 from reranker.coldstart import import_seconds, record_import_seconds, since  # noqa: E402
 from reranker.config import get_settings  # noqa: E402
 from reranker.errors import ModelUnavailable  # noqa: E402
@@ -52,6 +53,16 @@ def close_s3_connections() -> None:
     """
     for client in _s3_clients:
         client.close()
+
+
+def before_snapshot() -> None:
+    """Run once per published version, before SnapStart snapshots the initialised environment.
+
+    What an ordinary cold start defers to first use (the other wire formats' routes) is built
+    here instead, so every restored copy has it for free; then the pooled S3 sockets are closed.
+    """
+    include_compat_routes(app)
+    close_s3_connections()
 
 
 def after_restore() -> None:
@@ -101,7 +112,7 @@ try:  # the Lambda Python runtime (3.12+) provides this module; elsewhere there 
 except ImportError:
     pass
 else:
-    register_before_snapshot(close_s3_connections)
+    register_before_snapshot(before_snapshot)
     register_after_restore(after_restore)
 logging.getLogger("reranker.handler").info(
     "cold start", extra={"import_seconds": import_seconds(), "init_seconds": since(_STARTED)}

@@ -6,6 +6,8 @@ import base64
 import copy
 import importlib
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -141,3 +143,22 @@ def test_health_and_models(handler_module: ModuleType, kind: str) -> None:
     status, _, body = invoke(handler_module, make_event(kind, "GET", "/v1/models", None, auth))
     assert status == 200
     assert {card["id"] for card in body["data"]} == {"all-minilm-l6-v2", "tiny-ce"}
+
+
+def test_a_snapshot_holds_the_routes_a_cold_start_defers(tiny_cross_encoder_dir: Path) -> None:
+    """SnapStart: before the snapshot the compat routes are built, so restored copies need not."""
+    script = (
+        "import reranker.handler as h\n"
+        "from reranker.api.marks import scoring_paths\n"
+        "paths = lambda: scoring_paths(h.app.routes)\n"
+        "before = '/v2/rerank' in paths()\n"
+        "h.before_snapshot()\n"
+        "print(before, '/v2/rerank' in paths(), h.app.state.compat_routes)\n"
+    )
+    env = {
+        **{name: value for name, value in os.environ.items() if not name.startswith("RERANK_")},
+        "RERANK_MODELS": json.dumps({"tiny-ce": str(tiny_cross_encoder_dir)}),
+        "RERANK_API_KEYS": KEY,
+    }
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "True", "True"]
