@@ -26,6 +26,9 @@ SLOW_BATCH: dict[str, Any] = {
     "documents": [" ".join(random.Random(i).choice(_WORDS) for _ in range(200)) for i in range(1000)],
 }
 SMALL: dict[str, Any] = {"model": "tiny-ce", "query": "immune", "documents": ["immune cells", "billing"]}
+# Settings for a server whose SLOW_BATCH must be caught in flight: one row at a time, so the batch
+# takes its full ~1.5 s even where rows would otherwise run one per core.
+ONE_SLOT = {"RERANK_MAX_CONCURRENCY": "1", "RERANK_MAX_QUEUE": "0", "RERANK_THREADS": "1"}
 
 
 @contextmanager
@@ -48,17 +51,18 @@ def uvicorn_thread(app: FastAPI, timeout: float = 30.0) -> Iterator[str]:
 
 
 class Batch:
-    """SLOW_BATCH sent from a thread; `response` is set when it is answered."""
+    """A slow batch (SLOW_BATCH unless given) sent from a thread; `response` is set when answered."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, body: dict[str, Any] | None = None) -> None:
         self.response: httpx.Response | None = None
         self.error: Exception | None = None
+        self._body = body or SLOW_BATCH
         self._thread = threading.Thread(target=self._send, args=(url,), daemon=True)
         self._thread.start()
 
     def _send(self, url: str) -> None:
         try:
-            self.response = httpx.post(f"{url}/v1/rerank", json=SLOW_BATCH, headers=AUTH, timeout=300)
+            self.response = httpx.post(f"{url}/v1/rerank", json=self._body, headers=AUTH, timeout=300)
         except Exception as exc:  # reported by the test that waits on it
             self.error = exc
 
@@ -72,14 +76,14 @@ class Batch:
         return self.response
 
 
-def batch_in_flight(url: str, attempts: int = 10) -> Batch:
+def batch_in_flight(url: str, attempts: int = 10, body: dict[str, Any] | None = None) -> Batch:
     """Return a slow batch that the server is scoring now, on a server with one slot and no queue.
 
     A small probe answered 429 proves the batch holds the only slot. If the probe got in first
     (then the batch itself is refused), or the batch ended before a probe saw it, try again.
     """
     for _ in range(attempts):
-        batch = Batch(url)
+        batch = Batch(url, body)
         time.sleep(0.2)  # the batch's 1.2 MB upload goes first, or a probe may keep winning the slot
         while not batch.done():
             probe = httpx.post(f"{url}/v1/rerank", json=SMALL, headers=AUTH, timeout=60)

@@ -20,7 +20,7 @@ import httpx
 
 from tests.fixtures.uvicorn_server import serve_process
 from tests.hardening.conftest import API_KEY, AUTH
-from tests.hardening.servers import SMALL, batch_in_flight
+from tests.hardening.servers import ONE_SLOT, SLOW_BATCH, SMALL, batch_in_flight
 
 
 def open_upload(url: str, length: int, sent: bytes = b"", key: str = API_KEY) -> socket.socket:
@@ -66,11 +66,15 @@ def answered_within(sock: socket.socket, timeout: float) -> bool:
     return True
 
 
-def test_a_refusal_under_overload_does_not_wait_for_the_body(tiny_cross_encoder_dir: Path) -> None:
-    env = {"RERANK_API_KEYS": API_KEY, "RERANK_MAX_CONCURRENCY": "1", "RERANK_MAX_QUEUE": "0"}
-    env["RERANK_HEADER_TIMEOUT_SECONDS"] = "1"
-    with serve_process(["--model", str(tiny_cross_encoder_dir)], env) as served:
-        batch = batch_in_flight(served.url)
+def test_a_refusal_under_overload_does_not_wait_for_the_body(
+    tiny_cross_encoder_dir: Path, default_model_dir: Path
+) -> None:
+    env = {"RERANK_API_KEYS": API_KEY, **ONE_SLOT, "RERANK_HEADER_TIMEOUT_SECONDS": "1"}
+    models = ["--model", str(tiny_cross_encoder_dir), "--model", str(default_model_dir)]
+    with serve_process(models, env) as served:
+        # Seconds of MiniLM work hold the one slot through every step below (the tiny model's
+        # batch can end in between); the small probes go to the tiny model.
+        batch = batch_in_flight(served.url, body={**SLOW_BATCH, "model": "all-minilm-l6-v2"})
         body = json.dumps(SMALL).encode() + b" " * 1_000_000
         started = time.monotonic()
         sock, idle = open_upload(served.url, len(body)), open_upload(served.url, len(body))  # heads only

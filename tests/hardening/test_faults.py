@@ -34,7 +34,7 @@ from tests.events.test_handler import context, make_event
 from tests.fixtures.moto_server import DUMMY_AWS_ENV, free_port, s3_client
 from tests.fixtures.uvicorn_server import serve_process
 from tests.hardening.conftest import API_KEY, AUTH, JSON_AUTH, CapturedLogs
-from tests.hardening.servers import SLOW_BATCH, SMALL, batch_in_flight, uvicorn_thread
+from tests.hardening.servers import ONE_SLOT, SLOW_BATCH, SMALL, batch_in_flight, uvicorn_thread
 
 BUCKET = "hardening-models"
 
@@ -272,7 +272,7 @@ def test_a_client_that_disconnects_mid_upload_takes_no_slot(served_app: FastAPI)
 
 @pytest.mark.slow
 def test_sigterm_during_a_batch_finishes_it_then_exits_0(tiny_cross_encoder_dir: Path) -> None:
-    env = {"RERANK_API_KEYS": API_KEY, "RERANK_MAX_CONCURRENCY": "1", "RERANK_MAX_QUEUE": "0"}
+    env = {"RERANK_API_KEYS": API_KEY, **ONE_SLOT}
     with serve_process(["--model", str(tiny_cross_encoder_dir)], env) as served:
         batch = batch_in_flight(served.url)
         served.process.send_signal(signal.SIGTERM)
