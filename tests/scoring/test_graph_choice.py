@@ -93,7 +93,7 @@ def test_each_backend_and_variant_opens_its_graph(
 @pytest.mark.parametrize("variant", ["fp32", "int8"])
 def test_auto_without_openvino_is_onnxruntime(variant: str) -> None:
     choice = choose("auto", variant, NO_OV)
-    assert choice.backend == "onnxruntime" and choice.label == variant
+    assert choice.runtime == "onnxruntime" and choice.label == variant
 
 
 def test_auto_leaves_cuda_to_onnxruntime(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -109,7 +109,7 @@ def test_auto_leaves_cuda_to_onnxruntime(monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(ConfigurationError, match="openvino"):
         choose_graph(manifest(), runtime_options(settings), OV_BF16)
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
-    assert choose_graph(manifest(), runtime_options(settings), OV_BF16).backend == "openvino"
+    assert choose_graph(manifest(), runtime_options(settings), OV_BF16).runtime == "openvino"
 
 
 @pytest.mark.parametrize(

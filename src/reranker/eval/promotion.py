@@ -57,7 +57,7 @@ def served_variant(manifest: Manifest) -> str:
     from reranker.registry import runtime_options
     from reranker.scoring.graph_choice import choose_graph
 
-    return str(choose_graph(manifest, runtime_options(load_settings())).variant)
+    return str(choose_graph(manifest, runtime_options(load_settings())).precision)
 
 
 def _from_report(request: PromotionRequest, manifest: Manifest, sha: str) -> GatedRun:

@@ -46,11 +46,11 @@ OPENVINO_MISSING = (
 class GraphChoice:
     """The runtime, the graph it opens (`files[0]`) with the files beside it, and how it reads them."""
 
-    backend: Runtime
-    variant: Precision
+    runtime: Runtime
+    precision: Precision
     label: str
     files: tuple[str, ...]
-    precision: InferencePrecision | None = None
+    openvino_precision: InferencePrecision | None = None
 
     @property
     def graph(self) -> str:

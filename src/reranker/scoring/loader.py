@@ -31,7 +31,7 @@ def load_scorer(folder: Path, manifest: Manifest, options: RuntimeOptions) -> Sc
         "graph chosen",
         extra={
             "model": manifest.name,
-            "backend": choice.backend,
+            "runtime": choice.runtime,
             "variant": choice.label,
             "file": choice.graph,
         },
@@ -75,7 +75,7 @@ def load_runner(
         max_batch_size=1 if options.deterministic else options.max_batch_size,
         workers=workers,
     )
-    if choice.backend == "openvino":
+    if choice.runtime == "openvino":
         from reranker.scoring.openvino_runtime import OpenVinoModel, compile_graph
 
         threads = 1 if workers > 1 else options.threads

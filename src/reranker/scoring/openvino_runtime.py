@@ -31,7 +31,7 @@ def compile_graph(
     config: dict[str, object] = {
         "PERFORMANCE_HINT": "LATENCY",
         "NUM_STREAMS": streams,
-        "INFERENCE_PRECISION_HINT": choice.precision or "f32",
+        "INFERENCE_PRECISION_HINT": choice.openvino_precision or "f32",
     }
     if threads:
         config["INFERENCE_NUM_THREADS"] = threads * streams
