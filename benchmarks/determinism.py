@@ -2,7 +2,7 @@
 
 For each model (MiniLM-L6 cross-encoder shape, all-MiniLM-L6-v2 bi-encoder), variant (int8,
 fp32) and batching mode (`padded`: length-sorted padded batches, `rows`: every row alone, the
-default `RERANK_DETERMINISTIC=true`), the first 10 of 100 documents of varied length are scored
+default `RERANK_ROWS_ALONE=true`), the first 10 of 100 documents of varied length are scored
 under five conditions: alone, inside the 100-document request, in two shuffled orders of it, and
 in a fresh scorer after unrelated traffic that shares half of them (so a bi-encoder's embedding
 cache is filled by other batches first). `spread` is the largest max - min of one document's
@@ -41,7 +41,7 @@ def load(folder: Path, variant: Precision, mode: str, threads: int, cache: int =
     local = LocalModelStore().fetch(str(folder), label=folder.name)
     settings = Settings(
         precision=variant,
-        deterministic=mode == "rows",
+        rows_alone=mode == "rows",
         threads=threads,
         embedding_cache_size=cache,
     )

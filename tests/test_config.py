@@ -3,6 +3,7 @@ settings renamed or retired kept working: the old name is still read, with a war
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -152,16 +153,27 @@ def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("old", "new", "value"),
-    [("VARIANT", "precision", "fp32"), ("PROVIDERS", "device", "cpu"), ("BACKEND", "runtime", "onnxruntime")],
+    ("old", "new", "value", "expected"),
+    [
+        ("VARIANT", "precision", "fp32", "fp32"),
+        ("PROVIDERS", "device", "cpu", "cpu"),
+        ("BACKEND", "runtime", "onnxruntime", "onnxruntime"),
+        ("MAX_QUEUED_TOKENS", "max_admitted_tokens", "4096", 4096),
+        ("DETERMINISTIC", "rows_alone", "false", False),
+    ],
 )
 def test_a_renamed_setting_is_read_under_its_old_name_with_a_warning(
-    old: str, new: str, value: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    old: str,
+    new: str,
+    value: str,
+    expected: object,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setenv(f"RERANK_{old}", value)
     with caplog.at_level(logging.WARNING, logger="reranker.config"):
         settings = Settings()
-    assert getattr(settings, new) == value
+    assert getattr(settings, new) == expected
     assert warnings_of(caplog) == [f"RERANK_{old} is deprecated: set RERANK_{new.upper()} instead"]
 
 
@@ -204,9 +216,9 @@ def test_a_retired_setting_is_still_honoured_with_a_warning(
 def test_batching_knobs_warn_only_while_they_do_nothing(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="reranker.config"):
         Settings(batch_token_budget=2048)
-        Settings(batch_token_budget=2048, deterministic=False)
+        Settings(batch_token_budget=2048, rows_alone=False)
     assert warnings_of(caplog) == [
-        "RERANK_BATCH_TOKEN_BUDGET does nothing while RERANK_DETERMINISTIC is true (every row runs alone)"
+        "RERANK_BATCH_TOKEN_BUDGET does nothing while RERANK_ROWS_ALONE is true (every row runs alone)"
     ]
 
 
@@ -216,3 +228,52 @@ def test_the_defaults_warn_about_nothing(caplog: pytest.LogCaptureFixture) -> No
     assert warnings_of(caplog) == []
     assert set(RENAMED.values()) <= set(Settings.model_fields)
     assert not set(RENAMED) & set(Settings.model_fields)
+
+
+def readme_settings_table() -> list[tuple[list[str], list[str]]]:
+    """Return (variables, their defaults) per row of the README's settings table."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) < 3 or not cells[0].startswith("`RERANK_"):
+            continue
+        variables = re.findall(r"`(RERANK_[A-Z0-9_]+)`", cells[0])
+        defaults = [part.strip() for part in cells[1].split(" / ")] if "/" in cells[0] else [cells[1]]
+        rows.append((variables, defaults * len(variables) if len(defaults) == 1 else defaults))
+    return rows
+
+
+def rendered_default(value: object) -> str:
+    """Return a default as the README writes it: `true`, `{}`, `131072`, `0.25`, none."""
+    if value is None or value == []:
+        return "none"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, dict | list):
+        return f"`{json.dumps(value)}`"
+    if isinstance(value, float):
+        return f"`{value:g}`"
+    return f"`{value}`"
+
+
+def test_the_readme_documents_every_setting_and_only_settings() -> None:
+    names = variable_names()
+    documented = [variable for variables, _ in readme_settings_table() for variable in variables]
+    assert len(documented) == len(set(documented)), "a setting is documented twice"
+    old_names = {f"RERANK_{old.upper()}" for old in RENAMED}
+    assert not set(documented) & old_names, "the table names a renamed setting by its old name"
+    assert set(documented) <= set(names), sorted(set(documented) - set(names))
+    assert {names[v] for v in documented} == set(Settings.model_fields) - set(RETIRED)
+
+
+def test_the_readme_gives_each_setting_its_real_default() -> None:
+    names = variable_names()
+    for variables, defaults in readme_settings_table():
+        for variable, default in zip(variables, defaults, strict=True):
+            value = Settings.model_fields[names[variable]].get_default(call_default_factory=True)
+            if value is None and not default.startswith("`"):
+                continue  # "none", or prose for a default computed at run time
+            written = default.split(" (", 1)[0]  # "`0` (all cores)": the value before the note
+            assert written == rendered_default(value), (variable, default)

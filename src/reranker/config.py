@@ -35,15 +35,23 @@ from reranker.errors import ConfigurationError
 logger = logging.getLogger(__name__)
 
 # Old name -> new name (fields; the variables are RERANK_ + the name, upper case). One word per
-# idea: precision (was variant), device (was providers), runtime (was backend).
-RENAMED = {"variant": "precision", "providers": "device", "backend": "runtime"}
+# idea: precision (was variant), device (was providers), runtime (was backend); and names that
+# say what the setting does: max_admitted_tokens counts running work too (it was
+# max_queued_tokens), rows_alone is the cause of determinism (deterministic named a consequence).
+RENAMED = {
+    "variant": "precision",
+    "providers": "device",
+    "backend": "runtime",
+    "max_queued_tokens": "max_admitted_tokens",
+    "deterministic": "rows_alone",
+}
 # Settings with one right answer: honoured when set, with this warning, and no longer documented.
 RETIRED = {
     "backlog": "the listen backlog has one right answer here (2048, the default)",
     "spin_threads": "spinning threads measured 0-4 % faster on idle cores and 1.36-1.52x slower "
     "beside busy processes (docs/benchmarks.md); the default (false) is the right answer",
 }
-# Batching knobs that do nothing while every row runs alone (RERANK_DETERMINISTIC=true).
+# Batching knobs that do nothing while every row runs alone (RERANK_ROWS_ALONE=true).
 BATCH_KNOBS = ("batch_token_budget", "max_batch_size")
 
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$")
@@ -118,9 +126,9 @@ class Settings(BaseSettings):
     # score never depends on what else is in the request or what came before; dynamic int8
     # quantises each batch as one tensor, so batching moves its scores (benchmarks/determinism.py).
     # False: length-sorted padded batches under the budget below, for GPUs, where batching pays.
-    deterministic: bool = True
+    rows_alone: bool = True
     # 1024: small batches keep activations in cache; 0-13% more pairs/s than 4096 on 2 cores
-    # (benchmarks/tuning.py, docs/benchmarks.md). Unused while `deterministic` is on.
+    # (benchmarks/tuning.py, docs/benchmarks.md). Unused while `rows_alone` is on.
     batch_token_budget: int = Field(1024, ge=64)
     max_batch_size: int = Field(32, ge=1, le=1024)
     # Bi-encoders: embeddings kept per model process (384 floats = 1.5 kB each for MiniLM); 0 = off.
@@ -131,7 +139,7 @@ class Settings(BaseSettings):
     max_queue: int = Field(8, ge=0, le=10_000)
     # Admission by work: estimated tokens (pairs x tokens after truncation) admitted at once,
     # running and waiting; past it 429 at once. A request larger than this runs only alone.
-    max_queued_tokens: int = Field(131_072, ge=1_024)
+    max_admitted_tokens: int = Field(131_072, ge=1_024)
     # Request bodies over 64 KiB held at once (being read, parsed or waiting), by Content-Length
     # or as they stream; past it 429 before more is read. Smaller bodies are bounded by the
     # connection cap. 32 MiB: five bodies at the 6 MiB cap.
@@ -219,11 +227,11 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _inert_knobs(self) -> Settings:
         """Warn about batching knobs set while they do nothing (every row runs alone)."""
-        if self.deterministic:
+        if self.rows_alone:
             for name in sorted(set(BATCH_KNOBS) & self.model_fields_set):
                 variable = f"RERANK_{name.upper()}"
                 logger.warning(
-                    f"{variable} does nothing while RERANK_DETERMINISTIC is true (every row runs alone)",
+                    f"{variable} does nothing while RERANK_ROWS_ALONE is true (every row runs alone)",
                     extra={"setting": variable},
                 )
         return self

@@ -60,7 +60,7 @@ def runtime_options(settings: Settings) -> RuntimeOptions:
         device=settings.device,
         threads=settings.threads,
         spin_threads=settings.spin_threads,
-        deterministic=settings.deterministic,
+        rows_alone=settings.rows_alone,
         batch_token_budget=settings.batch_token_budget,
         max_batch_size=settings.max_batch_size,
         max_query_tokens=settings.max_query_tokens,

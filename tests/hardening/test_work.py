@@ -1,6 +1,6 @@
 """One request cannot hold the scoring slot for minutes: admission by work, deadlines, cheap cuts.
 
-- a request is admitted by its estimated tokens: past `max_queued_tokens` of admitted work a
+- a request is admitted by its estimated tokens: past `max_admitted_tokens` of admitted work a
   request is refused with 429 at once (one larger than the bound runs only alone);
 - past its deadline a request is answered 503 `deadline_exceeded` and its remaining batches
   are not scored (the slot is free when the answer comes);
@@ -120,7 +120,7 @@ def test_a_small_request_beside_eight_chunking_bombs_is_answered(tiny_cross_enco
 
 def test_work_past_the_bound_is_refused_at_once_and_admitted_later(hardened_settings: Settings) -> None:
     settings = hardened_settings.model_copy(
-        update={"max_concurrency": 1, "max_queue": 8, "max_queued_tokens": 4096}
+        update={"max_concurrency": 1, "max_queue": 8, "max_admitted_tokens": 4096}
     )
     app = create_app(settings)
     limiter = app.state.limiter
@@ -216,7 +216,7 @@ def test_sigterm_past_the_grace_period_answers_503_and_says_so(default_model_dir
         "RERANK_MAX_CONCURRENCY": "1",
         "RERANK_MAX_QUEUE": "4",
         "RERANK_MAX_DOCUMENTS": "5000",
-        "RERANK_MAX_QUEUED_TOKENS": "10000000",  # room for the second batch to wait
+        "RERANK_MAX_ADMITTED_TOKENS": "10000000",  # room for the second batch to wait
         "RERANK_EMBEDDING_CACHE_SIZE": "0",
     }
     answers: list[httpx.Response] = []

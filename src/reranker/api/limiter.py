@@ -5,7 +5,7 @@ batch). Before a request waits for one of the `max_concurrency` slots, its model
 (outside any slot, see `ModelRegistry`; a request waits at most `model_load_wait_seconds` for
 that, then gets 503 "still loading" while the load goes on) and its cost estimated (`reranker.cost`): it is
 refused with 429 at once when `max_concurrency + max_queue` requests are already admitted or
-when its tokens would take the admitted work past `max_queued_tokens` (a request larger than
+when its tokens would take the admitted work past `max_admitted_tokens` (a request larger than
 that runs only when nothing else is admitted). Each admitted request has a deadline: past it,
 waiting ends with 503 and scoring stops before its next batch.
 """
@@ -38,7 +38,7 @@ class ScoringLimiter:
         self._settings = settings
         self._registry = registry
         self._max_admitted = settings.max_concurrency + settings.max_queue
-        self._max_tokens = settings.max_queued_tokens
+        self._max_tokens = settings.max_admitted_tokens
         self._admitted = 0
         self._tokens = 0
         self._running = asyncio.Semaphore(settings.max_concurrency)

@@ -66,13 +66,13 @@ def load_runner(
     `RERANK_THREADS` threads. OpenVINO runs one stream per core, one thread each.
     """
     cores = options.threads or usable_cores()
-    workers = cores if options.deterministic else 1
+    workers = cores if options.rows_alone else 1
     plan = RowPlan(
         output=OUTPUT_BY_KIND[manifest.kind],
         variant=choice.label,
         pad_id=pad_id,
         token_budget=options.batch_token_budget,
-        max_batch_size=1 if options.deterministic else options.max_batch_size,
+        max_batch_size=1 if options.rows_alone else options.max_batch_size,
         workers=workers,
     )
     if choice.runtime == "openvino":

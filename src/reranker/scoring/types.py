@@ -28,7 +28,7 @@ class RuntimeOptions:
     threads: int = 0
     spin_threads: bool = False
     # True: every row runs alone, so a score never depends on the rest of the request.
-    deterministic: bool = True
+    rows_alone: bool = True
     batch_token_budget: int = 1024
     max_batch_size: int = 32
     max_query_tokens: int | None = None
