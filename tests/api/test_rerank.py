@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from reranker.api.app import create_app
+from reranker.config import Settings
 from tests.api.conftest import AUTH
 
 QUERY = "How do I deploy a model behind an API?"
@@ -53,11 +55,21 @@ def test_default_model_ranks_the_relevant_documents_first(client: TestClient) ->
     assert {r["index"] for r in body["results"][:2]} == {0, 3}
 
 
-def test_same_request_same_answer(client: TestClient) -> None:
-    first = rerank(client, documents=DOCS)
-    second = rerank(client, documents=DOCS)
-    assert first["results"] == second["results"]
-    assert first["id"] != second["id"]
+@pytest.mark.parametrize("model", ["default", "tiny-ce"])
+def test_same_request_same_answer(api_settings: Settings, model: str) -> None:
+    # Every answer compared here is computed, none recalled: the bi-encoder's embedding cache is
+    # off, and two fresh apps each load their own copy of the model (a session-wide client would
+    # answer a repeat from the embedding cache, which proves nothing about determinism).
+    uncached = api_settings.model_copy(update={"embedding_cache_size": 0})
+    answers = []
+    for _ in range(2):
+        with TestClient(create_app(uncached)) as fresh:
+            answers += [rerank(fresh, model=model, documents=DOCS) for _ in range(2)]
+    first = [(r["index"], r["relevance_score"].hex()) for r in answers[0]["results"]]
+    assert sorted(index for index, _ in first) == [0, 1, 2, 3]
+    for answer in answers[1:]:
+        assert [(r["index"], r["relevance_score"].hex()) for r in answer["results"]] == first
+    assert len({answer["id"] for answer in answers}) == len(answers)
 
 
 def test_identical_documents_tie_in_input_order(client: TestClient) -> None:

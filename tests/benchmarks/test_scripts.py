@@ -53,7 +53,7 @@ def test_throughput_prints_every_figure_for_every_contender(tiny_cross_encoder_d
         "throughput",
         *model_args(tiny_cross_encoder_dir),
         "--sizes",
-        "3",
+        "20",  # enough documents for a rank correlation to mean something (3 allow only +-1, +-0.5)
         "--reps",
         "1",
         "--pause",
@@ -69,12 +69,18 @@ def test_throughput_prints_every_figure_for_every_contender(tiny_cross_encoder_d
     assert found == {(c, v) for c in ("api", "scorer", "naive") for v in ("fp32", "int8")}
     for row in rows[2:]:
         cells = dict(zip(header, row, strict=True))
-        assert cells["docs"] == "3"
+        assert cells["docs"] == "20"
         assert float(cells["pairs/s"]) > 0
         assert float(cells["peak RSS MB"]) > 10
         # The same weights: every fp32 contender ranks the documents as our fp32 scorer does.
+        # int8 keeps the ranking nearly whole: Spearman 0.992-0.997 measured for each contender
+        # on these 20 documents (SciFact abstracts, and the fixed word list where they are
+        # absent); a random order of 20 gives 0 +- 0.23, a reversed one -1.
         corr = float(cells["rank corr vs ours fp32"])
-        assert corr == 1.0 if cells["variant"] == "fp32" else -1.0 <= corr <= 1.0
+        if cells["variant"] == "fp32":
+            assert corr == 1.0, cells
+        else:
+            assert corr >= 0.95, cells
     assert "onnxruntime:" in output and "nproc:" in output
 
 

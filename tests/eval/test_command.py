@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from reranker.cli import main
+from reranker.scoring.cross_encoder import CrossEncoderScorer
+from reranker.scoring.types import ScoreOptions, ScoreResult
 from tests.eval.conftest import MakeDataset
 
 
@@ -19,9 +22,12 @@ def test_eval_run_writes_run_files_and_report_and_applies_the_gate(
 ) -> None:
     folder = make_dataset()
     gates = tmp_path / "gates.toml"
+    # Floors that depend on the model: the tiny cross-encoder ranks each judged query's best
+    # document first (reranked nDCG@10 and MRR@10 0.6667: queries 1 and 2 perfect, "zebra" 0);
+    # the same model with its scores reversed gets nDCG@10 0.5400, MRR@10 0.5000 (measured).
     gates.write_text(
         "[tiny.test]\ntop_k = 3\n\n[tiny.test.first_stage]\nmin = { 'recall@100' = 0.6 }\n"
-        "\n[tiny.test.reranked]\nmin = { 'recall@100' = 0.6, 'mrr@10' = 0.0 }\n"
+        "\n[tiny.test.reranked]\nmin = { 'ndcg@10' = 0.6, 'mrr@10' = 0.6 }\n"
     )
     out = tmp_path / "out"
     argv = ["eval", "run", str(folder), "--model", str(tiny_cross_encoder_dir), "--out", str(out)]
@@ -47,6 +53,26 @@ def test_eval_run_writes_run_files_and_report_and_applies_the_gate(
     # Queries 1 and 2 find their relevant documents; query 3 ("zebra") finds nothing: recall 2/3.
     assert report["metrics"]["first_stage"]["recall@100"] == pytest.approx(2 / 3)
     assert set(report["metrics"]) == {"first_stage", "reranked", "fused"}
+    assert report["metrics"]["reranked"]["ndcg@10"] == pytest.approx(2 / 3)
+    assert "PASS  reranked ndcg@10 = 0.6667 >= 0.6000 (min)" in printed
+
+    # A worse model through the same command: the tiny cross-encoder with its scores reversed.
+    real_score = CrossEncoderScorer.score
+
+    def reversed_score(
+        self: CrossEncoderScorer, query: str, documents: Sequence[str], options: ScoreOptions
+    ) -> ScoreResult:
+        result = real_score(self, query, documents, options)
+        return ScoreResult(scores=1.0 - result.scores, prompt_tokens=result.prompt_tokens)
+
+    worse_argv = [str(tmp_path / "worse") if arg == str(out) else arg for arg in argv]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(CrossEncoderScorer, "score", reversed_score)
+        assert main(worse_argv) == 1
+    printed = capsys.readouterr().out
+    assert "FAIL  reranked ndcg@10 = 0.5400 < 0.6000 (min)" in printed
+    assert "FAIL  reranked mrr@10 = 0.5000 < 0.6000 (min)" in printed
+    assert "GATE FAILED: 2 of 4 checks failed" in printed
 
     gates.write_text("[tiny.test]\ntop_k = 3\n\n[tiny.test.reranked]\nmin = { 'recall@100' = 0.99 }\n")
     assert main(argv) == 1  # resumes every query, then fails the gate

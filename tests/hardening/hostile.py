@@ -41,18 +41,63 @@ class Hostile:
     path: str = "/v1/rerank"
     headers: Mapping[str, str | bytes] = field(default_factory=lambda: dict(JSON_AUTH))
     results: int | None = None  # for a 200: how many results the answer must hold
+    # For a 200 that means the same as a plain request: GOOD's fields replaced by these. Its
+    # answer must equal that request's, index for index and score for score.
+    same_as: Mapping[str, object] | None = None
 
 
 ROWS: list[Hostile] = [
     # --- Wrong types ------------------------------------------------------------------------
     Hostile("model-int", "wrong type", body(model=7), 400, param="model", fragment="must be a string"),
-    Hostile("documents-object", "wrong type", body(documents={"text": "a"}), 400, param="documents"),
-    Hostile("documents-nested-list", "wrong type", body(documents=[["a"]]), 400, param="documents[0]"),
-    Hostile("metadata-list", "wrong type", body(metadata=["a"]), 400, param="metadata"),
-    Hostile("metadata-nested", "wrong type", body(metadata={"a": {"b": 1}}), 400, param="metadata.a"),
-    Hostile("user-int", "wrong type", body(user=5), 400, param="user"),
-    Hostile("rank-fields-int", "wrong type", body(rank_fields=[1]), 400, param="rank_fields[0]"),
-    Hostile("extra-body-string", "wrong type", body(extra_body="x"), 400, param="extra_body"),
+    Hostile(
+        "documents-object",
+        "wrong type",
+        body(documents={"text": "a"}),
+        400,
+        param="documents",
+        fragment="documents must be an array",
+    ),
+    Hostile(
+        "documents-nested-list",
+        "wrong type",
+        body(documents=[["a"]]),
+        400,
+        param="documents[0]",
+        fragment="documents[0] must be a string or an object with a string text",
+    ),
+    Hostile(
+        "metadata-list",
+        "wrong type",
+        body(metadata=["a"]),
+        400,
+        param="metadata",
+        fragment="metadata must be an object",
+    ),
+    Hostile(
+        "metadata-nested",
+        "wrong type",
+        body(metadata={"a": {"b": 1}}),
+        400,
+        param="metadata.a",
+        fragment="metadata.a must be a string",
+    ),
+    Hostile("user-int", "wrong type", body(user=5), 400, param="user", fragment="user must be a string"),
+    Hostile(
+        "rank-fields-int",
+        "wrong type",
+        body(rank_fields=[1]),
+        400,
+        param="rank_fields[0]",
+        fragment="rank_fields[0] must be a string",
+    ),
+    Hostile(
+        "extra-body-string",
+        "wrong type",
+        body(extra_body="x"),
+        400,
+        param="extra_body",
+        fragment="extra_body must be an object",
+    ),
     Hostile(
         "raw-scores-string",
         "wrong type",
@@ -64,17 +109,41 @@ ROWS: list[Hostile] = [
     ),
     Hostile("top-n-bool", "wrong type", body(top_n=True), 400, param="top_n", fragment="integer"),
     Hostile("top-n-float", "wrong type", body(top_n=2.5), 400, param="top_n", fragment="integer"),
-    Hostile("top-n-integral-float", "integral float: accepted", body(top_n=1.0), 200, results=1),
+    Hostile(
+        "top-n-integral-float",
+        "integral float: accepted",
+        body(top_n=1.0),
+        200,
+        results=1,
+        same_as={"top_n": 1},
+    ),
     Hostile("body-array", "wrong type", b"[1, 2]", 400, fragment="must be a JSON object"),
     # --- Nulls ------------------------------------------------------------------------------
     Hostile("body-null", "null", b"null", 400, fragment="must be a JSON object"),
-    Hostile("model-null", "null", body(model=None), 400, param="model"),
-    Hostile("documents-null", "null", body(documents=None), 400, param="documents"),
-    Hostile("query-null-v2", "null", body(query=None), 400, param="query", path="/v2/rerank"),
-    Hostile("top-n-null", "null: same as omitted", body(top_n=None), 200, None, results=2),
-    Hostile("truncate-null", "null: same as omitted", body(truncate=None), 200, None, results=2),
-    Hostile("metadata-null", "null: same as omitted", body(metadata=None), 200, None, results=2),
-    Hostile("extra-body-null", "null: same as omitted", body(extra_body=None), 200, None, results=2),
+    Hostile("model-null", "null", body(model=None), 400, param="model", fragment="model must be a string"),
+    Hostile(
+        "documents-null",
+        "null",
+        body(documents=None),
+        400,
+        param="documents",
+        fragment="documents must be an array",
+    ),
+    Hostile(
+        "query-null-v2",
+        "null",
+        body(query=None),
+        400,
+        param="query",
+        path="/v2/rerank",
+        fragment="query must be a string",
+    ),
+    Hostile("top-n-null", "null: same as omitted", body(top_n=None), 200, None, results=2, same_as={}),
+    Hostile("truncate-null", "null: same as omitted", body(truncate=None), 200, None, results=2, same_as={}),
+    Hostile("metadata-null", "null: same as omitted", body(metadata=None), 200, None, results=2, same_as={}),
+    Hostile(
+        "extra-body-null", "null: same as omitted", body(extra_body=None), 200, None, results=2, same_as={}
+    ),
     # --- Huge strings and numbers -----------------------------------------------------------
     Hostile("query-10001", "huge", body(query="q" * 10_001), 400, param="query", fragment="at most 10000"),
     Hostile(
@@ -101,7 +170,14 @@ ROWS: list[Hostile] = [
         param="documents[0].text",
         fragment="at most 100000",
     ),
-    Hostile("body-7mb", "huge", body(documents=["d" * 7_000_000]), 413, "payload_too_large"),
+    Hostile(
+        "body-7mb",
+        "huge",
+        body(documents=["d" * 7_000_000]),
+        413,
+        "payload_too_large",
+        fragment="request body is larger than 6291456 bytes",
+    ),
     Hostile("model-129", "huge", body(model="m" * 129), 400, param="model", fragment="at most 128"),
     Hostile(
         "integer-5000-digits",
@@ -110,7 +186,7 @@ ROWS: list[Hostile] = [
         400,
         fragment=UNPARSABLE,
     ),
-    Hostile("top-n-1e30", "huge", body(top_n=10**30), 200, None, results=2),
+    Hostile("top-n-1e30", "huge", body(top_n=10**30), 200, None, results=2, same_as={}),
     # --- Empty strings ----------------------------------------------------------------------
     Hostile("model-empty", "empty", body(model=""), 400, param="model", fragment="at least 1 character"),
     Hostile("document-empty", "empty: scored as empty text", body(documents=["", "b"]), 200, None, results=2),
@@ -197,7 +273,7 @@ ROWS: list[Hostile] = [
         fragment="surrogate",
         path="/rerank",
     ),
-    Hostile("utf8-bom", "Unicode: accepted", b"\xef\xbb\xbf" + body(), 200, None, results=2),
+    Hostile("utf8-bom", "Unicode: accepted", b"\xef\xbb\xbf" + body(), 200, None, results=2, same_as={}),
     Hostile("utf16-bom", "not UTF-8", body().decode().encode("utf-16"), 400, fragment="UTF-16 text"),
     Hostile("utf16-le", "not UTF-8", body().decode().encode("utf-16-le"), 400, fragment="UTF-16-LE text"),
     Hostile("utf32", "not UTF-8", body().decode().encode("utf-32"), 400, fragment="UTF-32 text"),
@@ -271,7 +347,14 @@ ROWS: list[Hostile] = [
         param="metadata.k",
         fragment="finite",
     ),
-    Hostile("nan-top-n", "non-finite", body()[:-1] + b', "top_n": NaN}', 400, param="top_n"),
+    Hostile(
+        "nan-top-n",
+        "non-finite",
+        body()[:-1] + b', "top_n": NaN}',
+        400,
+        param="top_n",
+        fragment="top_n must be an integer",
+    ),
     # --- Deep JSON --------------------------------------------------------------------------
     Hostile("deep-10000-body", "deep JSON", nested(10_000).encode(), 400, fragment=UNPARSABLE),
     Hostile(
@@ -320,7 +403,13 @@ ROWS: list[Hostile] = [
     ),
     # --- Duplicate keys: the last one wins, as in JSON.parse ---------------------------------
     Hostile(
-        "duplicate-top-n", "duplicate keys", body()[:-1] + b', "top_n": 2, "top_n": 1}', 200, None, results=1
+        "duplicate-top-n",
+        "duplicate keys",
+        body()[:-1] + b', "top_n": 2, "top_n": 1}',
+        200,
+        None,
+        results=1,
+        same_as={"top_n": 1},
     ),
     Hostile(
         "duplicate-model",
@@ -329,6 +418,7 @@ ROWS: list[Hostile] = [
         200,
         None,
         results=1,
+        same_as={"query": "q", "documents": ["a"]},
     ),
     Hostile(
         "duplicate-model-last-unknown",
@@ -337,6 +427,7 @@ ROWS: list[Hostile] = [
         404,
         NOT_FOUND,
         "model",
+        fragment="model 'nope' is not served here; GET /v1/models lists the models",
     ),
     # --- Document count ---------------------------------------------------------------------
     Hostile(
@@ -396,6 +487,7 @@ ROWS: list[Hostile] = [
         401,
         "authentication_error",
         headers={"Authorization": f"Bearer {API_KEY[:-1]}", "Content-Type": "application/json"},
+        fragment="invalid API key",
     ),
     Hostile(
         "key-10000-chars",
@@ -404,6 +496,7 @@ ROWS: list[Hostile] = [
         401,
         "authentication_error",
         headers={"Authorization": "Bearer " + "k" * 10_000, "Content-Type": "application/json"},
+        fragment="invalid API key",
     ),
     Hostile(
         "key-latin1-bytes",
@@ -412,6 +505,7 @@ ROWS: list[Hostile] = [
         401,
         "authentication_error",
         headers={"Authorization": b"Bearer cl\xe9", "Content-Type": "application/json"},
+        fragment="invalid API key",
     ),
     Hostile(
         "key-two-keys",
@@ -420,6 +514,7 @@ ROWS: list[Hostile] = [
         401,
         "authentication_error",
         headers={"Authorization": f"Bearer {API_KEY},{API_KEY}", "Content-Type": "application/json"},
+        fragment="invalid API key",
     ),
     Hostile(
         "key-in-query-string",
@@ -429,6 +524,7 @@ ROWS: list[Hostile] = [
         "authentication_error",
         path=f"/v1/rerank?api_key={API_KEY}",
         headers={"Content-Type": "application/json"},
+        fragment="missing header: send Authorization: Bearer <API key>",
     ),
     Hostile(
         "key-upper-scheme",
@@ -438,6 +534,7 @@ ROWS: list[Hostile] = [
         None,
         results=2,
         headers={"Authorization": f"BEARER  {API_KEY} ", "Content-Type": "application/json"},
+        same_as={},
     ),
     # --- Metadata size ----------------------------------------------------------------------
     Hostile(
@@ -465,7 +562,15 @@ ROWS: list[Hostile] = [
         fragment="at most 512",
     ),
     # --- Content type -----------------------------------------------------------------------
-    Hostile("no-content-type", "content type", body(), 415, "unsupported_media_type", headers=dict(AUTH)),
+    Hostile(
+        "no-content-type",
+        "content type",
+        body(),
+        415,
+        "unsupported_media_type",
+        headers=dict(AUTH),
+        fragment="send the body as JSON with Content-Type: application/json",
+    ),
     Hostile(
         "no-content-type-tei",
         "content type",
@@ -474,6 +579,7 @@ ROWS: list[Hostile] = [
         "unsupported_media_type",
         path="/rerank",
         headers=dict(AUTH),
+        fragment="send the body as JSON with Content-Type: application/json",
     ),
     # --- The key is checked before the body is judged -----------------------------------------
     Hostile(
@@ -483,6 +589,7 @@ ROWS: list[Hostile] = [
         401,
         "authentication_error",
         headers={"Content-Type": "application/json"},
+        fragment="missing header: send Authorization: Bearer <API key>",
     ),
     Hostile(
         "bad-json-no-key-v2",
@@ -492,6 +599,7 @@ ROWS: list[Hostile] = [
         "authentication_error",
         path="/v2/rerank",
         headers={"Content-Type": "application/json"},
+        fragment="missing header: send Authorization: Bearer <API key>",
     ),
     Hostile(
         "invalid-body-no-key",
@@ -500,6 +608,7 @@ ROWS: list[Hostile] = [
         401,
         "authentication_error",
         headers={"Content-Type": "application/json"},
+        fragment="missing header: send Authorization: Bearer <API key>",
     ),
     Hostile(
         "form-content-type",
@@ -508,6 +617,7 @@ ROWS: list[Hostile] = [
         415,
         "unsupported_media_type",
         headers={**AUTH, "Content-Type": "application/x-www-form-urlencoded"},
+        fragment="send the body as JSON with Content-Type: application/json",
     ),
     Hostile(
         "form-content-type-tei",
@@ -517,5 +627,6 @@ ROWS: list[Hostile] = [
         "unsupported_media_type",
         path="/rerank",
         headers={**AUTH, "Content-Type": "multipart/form-data; boundary=x"},
+        fragment="send the body as JSON with Content-Type: application/json",
     ),
 ]

@@ -24,6 +24,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from reranker.api.app import create_app
 from reranker.config import Settings, get_settings
@@ -37,6 +38,23 @@ from tests.hardening.conftest import API_KEY, AUTH, JSON_AUTH, CapturedLogs
 from tests.hardening.servers import ONE_SLOT, SLOW_BATCH, SMALL, batch_in_flight, uvicorn_thread
 
 BUCKET = "hardening-models"
+
+
+def answered(settings: Settings, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the results a fresh app over `settings` gives `body`: what must survive each fault."""
+    with TestClient(create_app(settings)) as client:
+        response = client.post("/v1/rerank", json=body, headers=AUTH)
+    assert response.status_code == 200, response.text
+    results: list[dict[str, Any]] = response.json()["results"]
+    return results
+
+
+@pytest.fixture(scope="module")
+def small_results(hardened_settings: Settings) -> list[dict[str, Any]]:
+    """Return SMALL's results from an app that met no fault: "immune cells" above "billing"."""
+    results = answered(hardened_settings, SMALL)
+    assert [r["index"] for r in results] == [0, 1]
+    return results
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -89,6 +107,10 @@ def test_lambda_init_survives_a_store_that_is_down_and_a_later_request_loads_the
     handler_env: tuple[str, Path], tiny_cross_encoder_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     endpoint, cache_dir = handler_env
+    # What the handler must answer once the store is back: the same model and precision, local.
+    expected = answered(
+        Settings(models={"tiny-ce": str(tiny_cross_encoder_dir)}, api_keys=[SecretStr(API_KEY)]), SMALL
+    )
     module = importlib.import_module("reranker.handler")  # Lambda's init: must not raise
     init_log = capsys.readouterr().err
     assert "default model not ready at init; requests will retry it" in init_log
@@ -114,7 +136,8 @@ def test_lambda_init_survives_a_store_that_is_down_and_a_later_request_loads_the
         publish_model(tiny_cross_encoder_dir, f"s3://{BUCKET}/models", client)
         status, answer = invoke(module, "POST", "/v1/rerank", SMALL)  # the store is back: this one loads it
         assert status == 200, answer
-        assert [r["index"] for r in answer["results"]] and answer["usage"]["prompt_tokens"] > 0
+        assert answer["results"] == expected
+        assert answer["usage"]["prompt_tokens"] == 11  # [CLS] immune [SEP] immune cells [SEP], billing
         assert len(list(cache_dir.iterdir())) == 1
     finally:
         server.stop()
@@ -154,7 +177,12 @@ def corrupt_delete(folder: Path, name: str) -> None:
     ],
 )
 def test_corrupt_model_files_are_503_leave_the_folder_alone_and_heal(
-    model_copy: Path, default_model_dir: Path, hardened_settings: Settings, corrupt: Any, fragment: str
+    model_copy: Path,
+    default_model_dir: Path,
+    hardened_settings: Settings,
+    small_results: list[dict[str, Any]],
+    corrupt: Any,
+    fragment: str,
 ) -> None:
     manifest = parse_manifest((model_copy / MANIFEST_NAME).read_bytes(), origin="tiny-ce")
     graph = manifest.variants["fp32"]
@@ -177,11 +205,14 @@ def test_corrupt_model_files_are_503_leave_the_folder_alone_and_heal(
             assert error["type"] == "model_unavailable" and fragment in error["message"]
             assert str(model_copy.parent) not in response.text
         assert snapshot(model_copy) == before  # nothing written, nothing half-loaded
-        assert client.post("/v1/rerank", json={**SMALL, "model": "minilm"}, headers=AUTH).status_code == 200
+        minilm = client.post("/v1/rerank", json={**SMALL, "model": "minilm"}, headers=AUTH)
+        assert minilm.status_code == 200, minilm.text
+        assert minilm.json()["results"] == answered(hardened_settings, {**SMALL, "model": "all-minilm-l6-v2"})
         (model_copy / graph).write_bytes(pristine)
         time.sleep(0.6)  # past the retry window: the next request loads the model again
         healed = client.post("/v1/rerank", json={**SMALL, "model": "tiny-ce"}, headers=AUTH)
         assert healed.status_code == 200, healed.text
+        assert healed.json()["results"] == small_results  # the model as it was before the fault
 
 
 def test_serve_refuses_a_corrupt_folder_with_a_message_not_a_traceback(model_copy: Path) -> None:
@@ -238,7 +269,7 @@ def served_app(hardened_settings: Settings) -> FastAPI:
 
 
 def test_a_client_that_disconnects_mid_batch_leaks_no_slot_and_others_are_served(
-    served_app: FastAPI, service_logs: CapturedLogs
+    served_app: FastAPI, service_logs: CapturedLogs, small_results: list[dict[str, Any]]
 ) -> None:
     service_logs.attach()
     limiter = served_app.state.limiter
@@ -249,13 +280,17 @@ def test_a_client_that_disconnects_mid_batch_leaks_no_slot_and_others_are_served
         assert httpx.get(f"{url}/health", timeout=10).status_code == 200  # the loop is free meanwhile
         other = httpx.post(f"{url}/v1/rerank", json=SMALL, headers=AUTH, timeout=300)
         assert other.status_code == 200, other.text
+        assert other.json()["results"] == small_results
         wait_until(lambda: limiter.admitted == 0)  # the abandoned batch released its slot
         again = httpx.post(f"{url}/v1/rerank", json=SMALL, headers=AUTH, timeout=60)
-        assert again.status_code == 200
+        assert again.status_code == 200, again.text
+        assert again.json()["results"] == small_results
     assert "unexpected error" not in service_logs.text and "Traceback" not in service_logs.text
 
 
-def test_a_client_that_disconnects_mid_upload_takes_no_slot(served_app: FastAPI) -> None:
+def test_a_client_that_disconnects_mid_upload_takes_no_slot(
+    served_app: FastAPI, small_results: list[dict[str, Any]]
+) -> None:
     limiter = served_app.state.limiter
     with uvicorn_thread(served_app) as url:
         half = json.dumps(SLOW_BATCH).encode()
@@ -263,7 +298,8 @@ def test_a_client_that_disconnects_mid_upload_takes_no_slot(served_app: FastAPI)
             sock = raw_request(url, half[: len(half) // 2], declared_length=len(half))
             sock.close()
         response = httpx.post(f"{url}/v1/rerank", json=SMALL, headers=AUTH, timeout=60)
-        assert response.status_code == 200
+        assert response.status_code == 200, response.text
+        assert response.json()["results"] == small_results
         assert limiter.admitted == 0
 
 
@@ -273,13 +309,17 @@ def test_a_client_that_disconnects_mid_upload_takes_no_slot(served_app: FastAPI)
 @pytest.mark.slow
 def test_sigterm_during_a_batch_finishes_it_then_exits_0(tiny_cross_encoder_dir: Path) -> None:
     env = {"RERANK_API_KEYS": API_KEY, **ONE_SLOT}
+    # What the batch must still answer: `reranker serve`'s settings (int8, one thread), in process.
+    expected = answered(
+        Settings(models={"tiny-ce": str(tiny_cross_encoder_dir)}, api_keys=[SecretStr(API_KEY)], threads=1),
+        SLOW_BATCH,
+    )
     with serve_process(["--model", str(tiny_cross_encoder_dir)], env) as served:
         batch = batch_in_flight(served.url)
         served.process.send_signal(signal.SIGTERM)
         response = batch.wait(300)
         assert response.status_code == 200, response.text
-        answer = response.json()
-        assert sorted(r["index"] for r in answer["results"]) == list(range(len(SLOW_BATCH["documents"])))
+        assert response.json()["results"] == expected  # finished whole: every document, same scores
         assert served.finish(timeout=120) == 0
     output = "".join(served.output)
     assert "stopped on SIGTERM after finishing the requests in flight" in output

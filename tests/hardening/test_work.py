@@ -15,6 +15,7 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,12 @@ from reranker.api.app import create_app
 from reranker.config import Settings
 from reranker.cost import estimate_tokens
 from reranker.errors import DeadlineExceeded, InvalidRequest
+from reranker.manifest import Manifest
 from reranker.model_store.local import LocalModelStore
-from reranker.registry import runtime_options
+from reranker.registry import ModelRegistry, runtime_options
 from reranker.scoring.loader import load_scorer
 from reranker.scoring.tokenize import TextEncoder, load_tokenizer
+from reranker.scoring.types import RuntimeOptions, ScoreOptions, Scorer, ScoreResult
 from reranker.types import RerankRequest
 from tests.fixtures.uvicorn_server import serve_process
 from tests.hardening.conftest import API_KEY, AUTH
@@ -111,6 +114,7 @@ def test_a_small_request_beside_eight_chunking_bombs_is_answered(tiny_cross_enco
         for thread in bombs:
             thread.join(120)
     assert small.status_code == 200, small.text
+    # "Not starved", not a speed: it waited 0.03 s here (2 cores, load 1.4); 10 s is 300x that.
     assert waited < 10.0, f"the small request waited {waited:.1f} s"
     assert len(answers) == 8
     for status, text in answers:
@@ -118,33 +122,70 @@ def test_a_small_request_beside_eight_chunking_bombs_is_answered(tiny_cross_enco
         assert "at most 1000000 are chunked per request" in text
 
 
+HOLD_QUERY = "held until the test releases it"
+
+
+class HeldScorer:
+    """The real scorer; a request whose query is HOLD_QUERY waits for the test's `release` first.
+
+    So a request holds its admitted work for exactly as long as the test says, however fast or
+    loaded the machine: nothing can finish between the test's steps.
+    """
+
+    def __init__(self, inner: Scorer, entered: threading.Event, release: threading.Event) -> None:
+        self.inner, self.entered, self.release = inner, entered, release
+        self.manifest, self.provider, self.variant = inner.manifest, inner.provider, inner.variant
+
+    def score(self, query: str, documents: Sequence[str], options: ScoreOptions) -> ScoreResult:
+        if query == HOLD_QUERY:
+            self.entered.set()
+            if not self.release.wait(300):
+                raise RuntimeError("the test never released the held request")
+        return self.inner.score(query, documents, options)
+
+
 def test_work_past_the_bound_is_refused_at_once_and_admitted_later(hardened_settings: Settings) -> None:
     settings = hardened_settings.model_copy(
         update={"max_concurrency": 1, "max_queue": 8, "max_admitted_tokens": 4096}
     )
-    app = create_app(settings)
+    entered, release = threading.Event(), threading.Event()
+
+    def load(folder: Path, manifest: Manifest, options: RuntimeOptions) -> Scorer:
+        return HeldScorer(load_scorer(folder, manifest, options), entered, release)
+
+    app = create_app(settings, registry=ModelRegistry(settings, loader=load))
     limiter = app.state.limiter
+    held_request = {**SLOW_BATCH, "query": HOLD_QUERY}  # ~128k estimated tokens: over the bound
     with uvicorn_thread(app) as url:
         big: list[httpx.Response] = []
         sender = threading.Thread(
             target=lambda: big.append(
-                httpx.post(f"{url}/v1/rerank", json=SLOW_BATCH, headers=AUTH, timeout=300)
+                httpx.post(f"{url}/v1/rerank", json=held_request, headers=AUTH, timeout=300)
             )
         )
-        sender.start()  # ~128k estimated tokens: over the bound, admitted because it is alone
-        wait_until(lambda: limiter.admitted == 1 or not sender.is_alive())
-        refused = httpx.post(f"{url}/v1/rerank", json=TWENTY, headers=AUTH, timeout=60)
+        sender.start()  # admitted because it is alone, then held in its worker thread
+        try:
+            assert entered.wait(120), "the held request never reached the scorer"
+            assert limiter.admitted == 1 and limiter.admitted_tokens > 4096
+            # The small one's 429 must come at once, not after the held work: a server that queued
+            # it would time this request out, since the held one is not released until it answers.
+            refused = httpx.post(f"{url}/v1/rerank", json=TWENTY, headers=AUTH, timeout=30)
+            assert sender.is_alive() and not big  # the held request was still in flight
+        finally:
+            release.set()
         # Whether refused before its body was read or after its cost was estimated: the same 429.
-        if sender.is_alive():  # the batch still held its work when the small one came
-            assert refused.status_code == 429, refused.text
-            assert refused.headers["retry-after"] == "1"
-            message = refused.json()["error"]["message"]
-            assert "tokens of work" in message and "at most 4096 at once" in message
+        assert refused.status_code == 429, refused.text
+        assert refused.headers["retry-after"] == "1"
+        error = refused.json()["error"]
+        assert error["type"] == "overloaded"
+        assert "tokens of work" in error["message"] and "at most 4096 at once" in error["message"]
         sender.join(300)
         assert big[0].status_code == 200, big[0].text
+        assert sorted(r["index"] for r in big[0].json()["results"]) == list(range(1000))
         assert limiter.admitted == 0 and limiter.admitted_tokens == 0
         admitted = httpx.post(f"{url}/v1/rerank", json=TWENTY, headers=AUTH, timeout=60)
         assert admitted.status_code == 200, admitted.text
+        assert [r["index"] for r in admitted.json()["results"]] == list(range(20))  # 20 ties: input order
 
 
 def test_past_its_deadline_a_request_is_503_and_its_batches_stop(hardened_settings: Settings) -> None:

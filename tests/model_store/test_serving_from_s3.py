@@ -18,6 +18,7 @@ from reranker.config import Settings
 from reranker.model_store.publish import publish_model
 from reranker.s3uri import cache_folder_name, parse_s3_uri
 from tests.events.test_handler import make_event
+from tests.fixtures.model_cache import tiny_cross_encoder_export
 from tests.fixtures.moto_server import DUMMY_AWS_ENV
 from tests.model_store.conftest import ROOT, copy_model
 from tests.model_store.tcp_proxy import CuttableProxy
@@ -87,23 +88,40 @@ def test_publish_fetch_and_serve_gives_the_scores_of_the_local_folder(
     assert cache_entries(cache_dir) == [cache_folder_name(parse_s3_uri(published_uri), "int8")]
 
 
+def served_as(response: Any) -> tuple[str, str, list[tuple[int, str]]]:
+    """Return (version, fingerprint, [(index, score as hex)]) of a 200 answer."""
+    assert response.status_code == 200, response.text
+    ranked = [(r["index"], r["relevance_score"].hex()) for r in response.json()["results"]]
+    return response.headers["X-Model-Version"], response.headers["X-Model-Fingerprint"], ranked
+
+
 def test_an_alias_points_a_deployment_at_a_version_and_rolls_by_configuration(
     bucket: str, moto_client: S3Client, model_dir: Path, cache_dir: Path, moto_endpoint: str, tmp_path: Path
 ) -> None:
-    second = tmp_path / "v2"
-    copy_model(model_dir, second, version="2")
+    # Version 2 is another checkpoint (seed 2, not 0; seed 1's int8-static graph fails the
+    # exporter's parity check): a server that kept the old version after a roll would answer
+    # with its scores and fingerprint, which differ from the new version's.
+    second = copy_model(tiny_cross_encoder_export(seed=2), tmp_path / "v2", version="2")
     v1 = publish_model(model_dir, f"s3://{bucket}/{ROOT}", moto_client).uri
     v2 = publish_model(second, f"s3://{bucket}/{ROOT}", moto_client).uri
     versions = {"tiny-ce-1": v1, "tiny-ce-2": v2}
+    expected = {}
+    for version, folder in (("1", model_dir), ("2", second)):  # each version served from its folder
+        with app_client(moto_endpoint, tmp_path / "local", {"local": str(folder)}) as local:
+            expected[version] = served_as(rerank(local, "local"))
+    assert [expected[v][0] for v in ("1", "2")] == ["1", "2"]
+    assert expected["1"][1] != expected["2"][1]  # other weights, other fingerprint
+    assert {s for _, s in expected["1"][2]}.isdisjoint(s for _, s in expected["2"][2])  # other scores
 
     with app_client(moto_endpoint, cache_dir, versions, aliases={"deploy-7": "tiny-ce-2"}) as client:
-        assert rerank(client, "deploy-7").status_code == 200
+        assert served_as(rerank(client, "deploy-7")) == expected["2"]
     assert [name.rsplit("-", 2)[1:] for name in cache_entries(cache_dir)] == [["ce", "2"]]
 
     with app_client(moto_endpoint, cache_dir, versions, aliases={"deploy-7": "tiny-ce-1"}) as client:
-        assert rerank(client, "deploy-7").status_code == 200
+        assert served_as(rerank(client, "deploy-7")) == expected["1"]
         cards = {c["id"]: c for c in client.get("/v1/models", headers=AUTH).json()["data"]}
     assert cards["tiny-ce-1"]["aliases"] == ["deploy-7"] and cards["tiny-ce-1"]["loaded"] is True
+    assert cards["tiny-ce-1"]["fingerprint"] == expected["1"][1]
     assert cards["tiny-ce-2"]["aliases"] == [] and cards["tiny-ce-2"]["loaded"] is False
     assert sorted(name.rsplit("-", 1)[1] for name in cache_entries(cache_dir)) == ["1", "2"]
 

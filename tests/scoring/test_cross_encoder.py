@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +25,32 @@ def test_sigmoid_is_exact_and_stable_at_the_extremes() -> None:
     assert values[4] == 0.0
 
 
+def exact_sigmoid(x: float) -> float:
+    """Return 1 / (1 + e^-x) from 50-digit decimal arithmetic, rounded once to a float."""
+    with localcontext() as context:
+        context.prec = 50
+        return float(1 / (1 + Decimal(-x).exp()))
+
+
 def test_near_certain_scores_do_not_tie_in_float64() -> None:
-    logits = np.array([[17.0], [18.0]], dtype=np.float32)
-    assert np.float32(1 / (1 + np.exp(np.float32(-17)))) == np.float32(1 / (1 + np.exp(np.float32(-18))))
-    scores = logits_to_scores(logits, "sigmoid", raw=False)
-    assert scores.dtype == np.float64
-    assert scores[1] > scores[0]
+    logits = [18.0, 19.0, 20.0, 22.0]
+    # float32's step below 1 is 6e-8: 1 - 1.5e-8 and everything nearer 1 round to 1.0, by the
+    # plain formula and by the overflow-safe one alike, so a float32 sigmoid ties all four.
+    wide32 = np.array(logits, dtype=np.float32)
+    assert (1 / (1 + np.exp(-wide32)) == 1).all()
+    assert (np.exp(-np.logaddexp(np.float32(0), -wide32)) == 1).all()
+    expected = [exact_sigmoid(x) for x in logits]
+    assert expected == sorted(set(expected)) and expected[-1] < 1.0  # distinct in float64
+    one_logit = np.array([[x] for x in logits], dtype=np.float32)
+    two_logits = np.array([[-x / 2, x / 2] for x in logits], dtype=np.float32)  # l1 - l0 == x exactly
+    for head, scores in (
+        ("one logit", logits_to_scores(one_logit, "sigmoid", raw=False)),
+        ("two logits", logits_to_scores(two_logits, "softmax", raw=False)),
+    ):
+        assert scores.dtype == np.float64
+        for score, want in zip(scores.tolist(), expected, strict=True):
+            assert abs(score - want) <= math.ulp(want), (head, score, want)  # float64 to within 1 ulp
+        assert scores.tolist() == sorted(set(scores.tolist())), head  # strictly increasing
 
 
 def test_two_logit_heads_take_the_softmax_of_the_positive_class() -> None:

