@@ -135,6 +135,15 @@ class RerankService:
 MAX_JSON_DEPTH = 512
 
 
+def _scalar_problem(item: object) -> str | None:
+    """Return why a string or number cannot be sent back as JSON, or None."""
+    if isinstance(item, str) and not item.isascii() and not _utf8_encodable(item):
+        return "holds an unpaired UTF-16 surrogate (\\ud800-\\udfff): send valid Unicode"
+    if isinstance(item, float) and not math.isfinite(item):
+        return "must be a finite number (NaN and Infinity are not JSON)"
+    return None
+
+
 def first_unsendable(value: object, where: str = "") -> tuple[str, str] | None:
     """Return (param, problem) for the first value JSON cannot carry back out, else None.
 
@@ -153,13 +162,9 @@ def first_unsendable(value: object, where: str = "") -> tuple[str, str] | None:
             return anchor, f"is nested more than {MAX_JSON_DEPTH} levels deep: send flatter values"
         if depth <= 3:
             anchor = param
-        if isinstance(item, str):
-            if not item.isascii() and not _utf8_encodable(item):
-                return param, "holds an unpaired UTF-16 surrogate (\\ud800-\\udfff): send valid Unicode"
-        elif isinstance(item, float):
-            if not math.isfinite(item):
-                return param, "must be a finite number (NaN and Infinity are not JSON)"
-        elif isinstance(item, dict):
+        if (problem := _scalar_problem(item)) is not None:
+            return param, problem
+        if isinstance(item, dict):
             for key, child in reversed(item.items()):
                 child_param = f"{param}.{key}" if param else str(key)
                 if isinstance(key, str) and not key.isascii() and not _utf8_encodable(key):

@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,33 +110,38 @@ class ScoreLog:
                 )
             if number == 1:
                 self._check_header(record)
-                continue
-            query, scores = record.get("query_id"), record.get("scores")
-            tokens, fused = record.get("prompt_tokens"), record.get("fused")
-            if (
-                not isinstance(query, str)
-                or not isinstance(tokens, int)
-                or not isinstance(scores, dict)
-                or not isinstance(fused, dict | None)
-            ):
-                raise EvalError(
-                    f"{name} line {number} lacks query_id, scores or prompt_tokens; pass --restart"
-                )
-            if query not in candidates:
-                continue  # scored by a run over more queries (--max-queries): kept, not needed now
-            if set(scores) != set(candidates[query]):
-                raise EvalError(
-                    f"{name} line {number}: query {query!r} was scored on other candidates than this "
-                    "run's; pass --restart or choose another output folder"
-                )
-            answer = QueryScores(
-                {doc: float(value) for doc, value in scores.items()},
-                tokens,
-                {doc: float(value) for doc, value in fused.items()} if fused is not None else None,
-                record.get("fusion") if fused is not None else None,
-            )
-            done[query] = fused_with(answer, candidates[query], fusion)
+            elif (scored := self._scored_query(record, number, candidates)) is not None:
+                query, answer = scored
+                done[query] = fused_with(answer, candidates[query], fusion)
         return done
+
+    def _scored_query(
+        self, record: dict[str, Any], number: int, candidates: Mapping[str, Mapping[str, float]]
+    ) -> tuple[str, QueryScores] | None:
+        """Return line `number`'s query and scores; None for a query this run does not evaluate."""
+        name = self.path.name
+        query, scores = record.get("query_id"), record.get("scores")
+        tokens, fused = record.get("prompt_tokens"), record.get("fused")
+        if (
+            not isinstance(query, str)
+            or not isinstance(tokens, int)
+            or not isinstance(scores, dict)
+            or not isinstance(fused, dict | None)
+        ):
+            raise EvalError(f"{name} line {number} lacks query_id, scores or prompt_tokens; pass --restart")
+        if query not in candidates:
+            return None  # scored by a run over more queries (--max-queries): kept, not needed now
+        if set(scores) != set(candidates[query]):
+            raise EvalError(
+                f"{name} line {number}: query {query!r} was scored on other candidates than this "
+                "run's; pass --restart or choose another output folder"
+            )
+        return query, QueryScores(
+            {doc: float(value) for doc, value in scores.items()},
+            tokens,
+            {doc: float(value) for doc, value in fused.items()} if fused is not None else None,
+            record.get("fusion") if fused is not None else None,
+        )
 
     def _check_header(self, record: dict[str, Any]) -> None:
         stored = record.get("header")
@@ -258,6 +263,44 @@ class Progress:
             )
 
 
+def _score_pending(
+    pending: Sequence[str],
+    dataset: Dataset,
+    candidates: Mapping[str, Mapping[str, float]],
+    target: Target,
+    model: str,
+    log: ScoreLog,
+    fusion: Fusion | None,
+) -> Iterator[tuple[str, QueryScores]]:
+    """Score `pending` queries `target.concurrency` at a time, each logged before it is yielded."""
+    with ThreadPoolExecutor(max_workers=target.concurrency) as pool:
+        queue = iter(pending)
+        running: dict[Future[QueryScores], str] = {}
+        try:
+            while True:
+                while len(running) < target.concurrency and (query := next(queue, None)) is not None:
+                    job = pool.submit(_score_query, target, model, dataset, query, candidates[query], fusion)
+                    running[job] = query
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for job in finished:
+                    query = running.pop(job)
+                    answer = job.result()
+                    log.append(query, answer)
+                    yield query, answer
+        except BaseException:
+            # Keep whatever finished alongside the failure: nothing scored is lost.
+            for job, query in running.items():
+                if job.cancel():
+                    continue
+                try:
+                    log.append(query, job.result())
+                except Exception:
+                    logger.warning("query %r failed while the run was stopping", query)
+            raise
+
+
 def rerank_run(
     dataset: Dataset,
     candidates: Mapping[str, Mapping[str, float]],
@@ -276,33 +319,9 @@ def rerank_run(
     if resumed:
         logger.info("resuming: %d queries already scored, %d to go", resumed, len(pending))
     meter = Progress(resumed + len(pending), resumed, enabled=progress)
-    with ThreadPoolExecutor(max_workers=target.concurrency) as pool:
-        queue = iter(pending)
-        running: dict[Future[QueryScores], str] = {}
-        try:
-            while True:
-                while len(running) < target.concurrency and (query := next(queue, None)) is not None:
-                    job = pool.submit(_score_query, target, model, dataset, query, candidates[query], fusion)
-                    running[job] = query
-                if not running:
-                    break
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for job in finished:
-                    query = running.pop(job)
-                    answer = job.result()
-                    log.append(query, answer)
-                    done[query] = answer
-                    meter.advance()
-        except BaseException:
-            # Keep whatever finished alongside the failure: nothing scored is lost.
-            for job, query in running.items():
-                if job.cancel():
-                    continue
-                try:
-                    log.append(query, job.result())
-                except Exception:
-                    logger.warning("query %r failed while the run was stopping", query)
-            raise
+    for query, answer in _score_pending(pending, dataset, candidates, target, model, log, fusion):
+        done[query] = answer
+        meter.advance()
     run: Run = {q: dict(done[q].scores) if q in done else {} for q in dataset.query_ids}
     fused_run: Run | None = None
     if fusion is not None:

@@ -56,6 +56,27 @@ def write_trec(path: Path, run: Mapping[str, Mapping[str, float]], tag: str) -> 
     os.replace(temp, path)
 
 
+def _trec_line(raw: bytes) -> tuple[str, str, float] | str | None:
+    """Return a run line's (query, doc, score), None for a blank line, or what is wrong with it."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "not valid UTF-8"
+    fields = line.split()
+    if not fields:
+        return None
+    if len(fields) != 6:
+        return f"expected 6 fields (query Q0 doc rank score tag), found {len(fields)}"
+    query, _, doc, _, score_text, _ = fields
+    try:
+        score = float(score_text)
+    except ValueError:
+        score = math.nan
+    if not math.isfinite(score):
+        return f"score {score_text!r} is not a finite number"
+    return query, doc, score
+
+
 def read_trec(path: Path, dataset: Dataset, top_k: int) -> Run:
     """Return the run file's best `top_k` documents for each evaluated query of the dataset.
 
@@ -69,28 +90,13 @@ def read_trec(path: Path, dataset: Dataset, top_k: int) -> Run:
     run: Run = {}
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                problems.append(f"{name} line {number}: not valid UTF-8")
+            parsed = _trec_line(raw)
+            if isinstance(parsed, str):
+                problems.append(f"{name} line {number}: {parsed}")
                 continue
-            fields = line.split()
-            if not fields:
+            if parsed is None:
                 continue
-            if len(fields) != 6:
-                problems.append(
-                    f"{name} line {number}: expected 6 fields (query Q0 doc rank score tag), "
-                    f"found {len(fields)}"
-                )
-                continue
-            query, _, doc, _, score_text, _ = fields
-            try:
-                score = float(score_text)
-            except ValueError:
-                score = math.nan
-            if not math.isfinite(score):
-                problems.append(f"{name} line {number}: score {score_text!r} is not a finite number")
-                continue
+            query, doc, score = parsed
             if query not in dataset.qrels:
                 continue
             if doc not in dataset.corpus:

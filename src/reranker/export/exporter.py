@@ -10,6 +10,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -17,9 +18,11 @@ import onnx
 import onnxruntime
 import torch
 from pydantic import ValidationError
+from tokenizers import Tokenizer
 
 from reranker.export import parity, prompted
 from reranker.export.checkpoint import (
+    SentenceLayout,
     activation_for,
     attention_shape,
     detect_kind,
@@ -30,7 +33,7 @@ from reranker.export.checkpoint import (
     uses_token_type_ids,
 )
 from reranker.export.errors import ExportError
-from reranker.export.families import family_of
+from reranker.export.families import Family, family_of
 from reranker.export.graph import OPSET, optimize_graph, quantize_int8, trace_to_onnx
 from reranker.export.loading import (
     load_config,
@@ -52,6 +55,7 @@ from reranker.manifest import (
     FileEntry,
     Manifest,
     ModelKind,
+    PromptTemplate,
     file_entry,
     openvino_weights,
     weights_sha256,
@@ -132,6 +136,27 @@ def _publish(folder: Path, out: Path, staging: Path, overwrite: bool) -> None:
         raise
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What an export will write, read from the checkpoint and checked before any heavy work."""
+
+    source: Path
+    kind: ModelKind
+    architectures: list[str]
+    config: dict[str, Any]
+    family: Family | None
+    layout: SentenceLayout | None
+    tokenizer: Any
+    prompt: PromptTemplate | None
+    length: int
+    chosen: list[Variant]
+    calibration: Path | None
+    calibration_rows: list[tuple[str, ...]] | None
+    input_names: list[str]
+    fields: dict[str, Any]
+    files: tuple[str, ...]
+
+
 def export_model(
     source: Path,
     out: Path,
@@ -164,21 +189,55 @@ def export_model(
         _chosen_variants(variants)  # fail fast, before any file is read
     if _occupied(out) and not overwrite:
         raise ExportError(f"{out} exists and is not empty; pass overwrite=True to replace it")
+    plan = _plan(source, kind, max_length, variants, prompt_template, instruction, calibration)
+    plan.fields.update(name=name, version=version, aliases=list(aliases))
+    _build_manifest(dict.fromkeys(plan.files, _PLACEHOLDER), **plan.fields)  # a bad name, alias or version
+
+    model = load_model(source, plan.kind, plan.architectures, causal=plan.prompt is not None)
+    graph = _graph_module(plan, model)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.export-", dir=out.parent) as staging_dir:
+        staging = Path(staging_dir)
+        folder, work = staging / "model", staging / "work"
+        folder.mkdir()
+        work.mkdir()
+        backend = save_tokenizer_json(plan.tokenizer, folder / TOKENIZER_FILE)
+        rows = prompted.prompt_rows(backend, plan.prompt, plan.length) if plan.prompt is not None else []
+        paths, fused, static_int8 = _write_graphs(plan, graph, backend, rows, folder, work)
+        figures = _measure_parity(plan, model, graph, backend, rows, paths)
+        plan.fields["export"] = _export_record(plan, fused, figures, static_int8)
+        manifest = _build_manifest({f: file_entry(folder / f) for f in plan.files}, **plan.fields)
+        (folder / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+        _publish(folder, out, staging, overwrite)
+    logger.info(
+        "exported %s (%s, max_length %d, variants %s) in %.1f s",
+        name,
+        plan.kind,
+        plan.length,
+        plan.chosen,
+        time.perf_counter() - started,
+    )
+    return manifest
+
+
+def _plan(
+    source: Path,
+    kind: ModelKind | None,
+    max_length: int | None,
+    variants: Sequence[Variant] | None,
+    prompt_template: str | None,
+    instruction: str | None,
+    calibration: Path | None,
+) -> _Plan:
+    """Read the checkpoint's config, layout, family and tokenizer; check the options against them."""
     architectures = read_architectures(source)
     kind = kind or detect_kind(source)
     layout = read_sentence_layout(source) if kind == "bi-encoder" else None
     config = load_config(source)
     family = family_of(config, architectures, cross_encoder=kind == "cross-encoder")
-    decoder = family is not None and family.decoder
     default_variants: list[Variant] = ["fp32", "int8"] if family is None or family.int8 else ["fp32"]
     chosen = _chosen_variants(default_variants if variants is None else variants)
-    if (prompt_template is not None or instruction is not None) and not decoder:
-        raise ExportError("prompt_template and instruction apply to yes/no rerankers (Qwen3ForCausalLM) only")
-    if calibration is not None and "int8" not in chosen:
-        raise ExportError("a calibration file is for the int8 variant, which this export does not write")
-    if calibration is not None and decoder:
-        raise ExportError("yes/no rerankers calibrate on their prompt samples; drop the calibration file")
-    calibration_rows = read_calibration(calibration, kind) if calibration is not None else None
+    _check_options(family, chosen, prompt_template, instruction, calibration)
     tokenizer = load_tokenizer(source)
     prompt = (
         prompted.build_prompt(family, tokenizer, prompt_template, instruction)
@@ -192,19 +251,17 @@ def export_model(
         tokenizer_max=getattr(tokenizer, "model_max_length", None),
         limit=position_limit(config),
     )
+    input_names = ["input_ids", "attention_mask"]
+    if uses_token_type_ids(config) and prompt is None:
+        input_names.append("token_type_ids")
+    if prompt is not None:
+        activation = "softmax"
+    else:
+        activation = activation_for(len(config["id2label"])) if layout is None else "identity"
     fields: dict[str, Any] = {
-        "name": name,
-        "version": version,
-        "aliases": list(aliases),
         "kind": kind,
         "max_length": length,
-        "activation": (
-            "softmax"
-            if prompt is not None
-            else activation_for(len(config["id2label"]))
-            if layout is None
-            else "identity"
-        ),
+        "activation": activation,
         "pooling": layout.pooling if layout else None,
         "normalize": layout.normalize if layout else False,
         "tokenizer": TOKENIZER_FILE,
@@ -216,100 +273,140 @@ def export_model(
         "prompt": prompt,
     }
     ir_files = [name for xml in fields["openvino"].values() for name in (xml, openvino_weights(xml))]
-    placeholders = dict.fromkeys([TOKENIZER_FILE, *fields["variants"].values(), *ir_files], _PLACEHOLDER)
-    _build_manifest(placeholders, **fields)  # fail fast on a bad name, alias or version
+    return _Plan(
+        source=source,
+        kind=kind,
+        architectures=architectures,
+        config=config,
+        family=family,
+        layout=layout,
+        tokenizer=tokenizer,
+        prompt=prompt,
+        length=length,
+        chosen=chosen,
+        calibration=calibration,
+        calibration_rows=read_calibration(calibration, kind) if calibration is not None else None,
+        input_names=input_names,
+        fields=fields,
+        files=(TOKENIZER_FILE, *fields["variants"].values(), *ir_files),
+    )
 
-    input_names = ["input_ids", "attention_mask"]
-    if uses_token_type_ids(config) and prompt is None:
-        input_names.append("token_type_ids")
-    model = load_model(source, kind, architectures, causal=prompt is not None)
+
+def _check_options(
+    family: Family | None,
+    chosen: Sequence[Variant],
+    prompt_template: str | None,
+    instruction: str | None,
+    calibration: Path | None,
+) -> None:
+    """Refuse options the checkpoint's family does not take, before the model is loaded."""
+    decoder = family is not None and family.decoder
+    if (prompt_template is not None or instruction is not None) and not decoder:
+        raise ExportError("prompt_template and instruction apply to yes/no rerankers (Qwen3ForCausalLM) only")
+    if calibration is not None and "int8" not in chosen:
+        raise ExportError("a calibration file is for the int8 variant, which this export does not write")
+    if calibration is not None and decoder:
+        raise ExportError("yes/no rerankers calibrate on their prompt samples; drop the calibration file")
+
+
+def _graph_module(plan: _Plan, model: torch.nn.Module) -> torch.nn.Module:
+    """Return the module traced to ONNX: the model with the head the served graph has."""
     graph: torch.nn.Module
-    if prompt is not None:
-        graph = YesNoGraph(model, prompt.yes_token_id, prompt.no_token_id)
-    elif layout is None:
+    if plan.prompt is not None:
+        graph = YesNoGraph(model, plan.prompt.yes_token_id, plan.prompt.no_token_id)
+    elif plan.layout is None:
         graph = CrossEncoderGraph(model)
     else:
-        graph = BiEncoderGraph(model, layout.pooling, layout.normalize)
+        graph = BiEncoderGraph(model, plan.layout.pooling, plan.layout.normalize)
     graph.eval()  # eval the wrapper too: export restores its training flag recursively
-    num_heads, hidden_size = attention_shape(config)
+    return graph
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{out.name}.export-", dir=out.parent) as staging_dir:
-        staging = Path(staging_dir)
-        folder, work = staging / "model", staging / "work"
-        folder.mkdir()
-        work.mkdir()
-        backend = save_tokenizer_json(tokenizer, folder / TOKENIZER_FILE)
-        rows = prompted.prompt_rows(backend, prompt, length) if prompt is not None else []
-        if prompt is not None:
-            prompted.check_rows(tokenizer, prompt, rows, length)
-            example = prompted.example_inputs(rows)
-        else:
-            example = _example_inputs(tokenizer, kind, input_names, length)
-        trace_to_onnx(graph, example, str(graph.output_name), work / "raw.onnx")
-        paths: dict[str, Path] = {"fp32": (folder if "fp32" in chosen else work) / VARIANT_FILES["fp32"]}
-        static_int8: dict[str, object] = {}
-        fused = optimize_graph(
-            work / "raw.onnx",
-            paths["fp32"],
-            model_type=str(config.get("model_type", "")),
-            optimizer=family.optimizer if family else "bert",
-            num_heads=num_heads,
-            hidden_size=hidden_size,
-        )
-        if "int8" in chosen:
-            paths["int8"] = folder / VARIANT_FILES["int8"]
-            quantize_int8(paths["fp32"], paths["int8"])
-            paths["int8-static"] = folder / IR_INT8_FILE
-            encoded = rows or _calibration_encoded(backend, kind, length, calibration_rows)
-            static_int8 = quantize_static_int8(
-                paths["fp32"], paths["int8-static"], calibration_feeds(encoded, input_names)
-            )
-            static_int8["calibration"] = "the fixed sample rows" if calibration is None else calibration.name
-        checked = {v: paths[v] for v in [*chosen, "int8-static"] if v in paths}
-        if prompt is not None:
-            reference = LastTokenReference(model, prompt.yes_token_id, prompt.no_token_id).eval()
-            pad_id = int(tokenizer.pad_token_id or 0)
-            figures = prompted.measure_parity(reference, rows, checked, pad_id)
-        else:
-            figures = parity.measure_parity(
-                kind=kind,
-                module=graph,
-                tokenizer=tokenizer,
-                backend=backend,
-                input_names=input_names,
-                max_length=length,
-                variants=checked,
-            )
-        fields["export"] = {
-            "torch": torch.__version__,
-            "transformers": transformers_offline().__version__,
-            "onnx": onnx.__version__,
-            "onnxruntime": onnxruntime.__version__,
-            "opset": OPSET,
-            "inputs": input_names,
-            "fused_ops": fused,
-            "parity": figures,
-            **({"static_int8": static_int8} if static_int8 else {}),
-            "tolerances": {
-                "fp32_max_abs_diff": parity.FP32_MAX_ABS_DIFF,
-                "fp32_min_cosine": parity.FP32_MIN_COSINE,
-                "int8_min_cosine": parity.INT8_MIN_COSINE,
-                "int8_min_mean_cosine": parity.INT8_MIN_MEAN_COSINE,
-                "int8_min_spearman": parity.INT8_MIN_SPEARMAN,
-                "int8_min_pearson": parity.INT8_MIN_PEARSON,
-            },
-        }
-        files = {f: file_entry(folder / f) for f in placeholders}
-        manifest = _build_manifest(files, **fields)
-        (folder / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
-        _publish(folder, out, staging, overwrite)
-    logger.info(
-        "exported %s (%s, max_length %d, variants %s) in %.1f s",
-        name,
-        kind,
-        length,
-        chosen,
-        time.perf_counter() - started,
+
+def _write_graphs(
+    plan: _Plan,
+    graph: torch.nn.Module,
+    backend: Tokenizer,
+    rows: Sequence[Encoded],
+    folder: Path,
+    work: Path,
+) -> tuple[dict[str, Path], dict[str, int], dict[str, object]]:
+    """Trace, fuse and quantize; return the graphs by variant, the fused ops, static int8's record."""
+    if plan.prompt is not None:
+        prompted.check_rows(plan.tokenizer, plan.prompt, rows, plan.length)
+        example = prompted.example_inputs(rows)
+    else:
+        example = _example_inputs(plan.tokenizer, plan.kind, plan.input_names, plan.length)
+    trace_to_onnx(graph, example, str(graph.output_name), work / "raw.onnx")
+    paths: dict[str, Path] = {"fp32": (folder if "fp32" in plan.chosen else work) / VARIANT_FILES["fp32"]}
+    num_heads, hidden_size = attention_shape(plan.config)
+    fused = optimize_graph(
+        work / "raw.onnx",
+        paths["fp32"],
+        model_type=str(plan.config.get("model_type", "")),
+        optimizer=plan.family.optimizer if plan.family else "bert",
+        num_heads=num_heads,
+        hidden_size=hidden_size,
     )
-    return manifest
+    static_int8: dict[str, object] = {}
+    if "int8" in plan.chosen:
+        paths["int8"] = folder / VARIANT_FILES["int8"]
+        quantize_int8(paths["fp32"], paths["int8"])
+        paths["int8-static"] = folder / IR_INT8_FILE
+        encoded = list(rows) or _calibration_encoded(backend, plan.kind, plan.length, plan.calibration_rows)
+        static_int8 = quantize_static_int8(
+            paths["fp32"], paths["int8-static"], calibration_feeds(encoded, plan.input_names)
+        )
+        static_int8["calibration"] = (
+            "the fixed sample rows" if plan.calibration is None else plan.calibration.name
+        )
+    return paths, fused, static_int8
+
+
+def _measure_parity(
+    plan: _Plan,
+    model: torch.nn.Module,
+    graph: torch.nn.Module,
+    backend: Tokenizer,
+    rows: Sequence[Encoded],
+    paths: Mapping[str, Path],
+) -> dict[str, Any]:
+    """Return every written graph's parity with the PyTorch model (ExportError past a tolerance)."""
+    checked = {v: paths[v] for v in [*plan.chosen, "int8-static"] if v in paths}
+    if plan.prompt is not None:
+        reference = LastTokenReference(model, plan.prompt.yes_token_id, plan.prompt.no_token_id).eval()
+        pad_id = int(plan.tokenizer.pad_token_id or 0)
+        return prompted.measure_parity(reference, rows, checked, pad_id)
+    return parity.measure_parity(
+        kind=plan.kind,
+        module=graph,
+        tokenizer=plan.tokenizer,
+        backend=backend,
+        input_names=plan.input_names,
+        max_length=plan.length,
+        variants=checked,
+    )
+
+
+def _export_record(
+    plan: _Plan, fused: dict[str, int], figures: dict[str, Any], static_int8: dict[str, object]
+) -> dict[str, Any]:
+    """Return the manifest's `export` entry: versions, inputs, fused ops, parity and its bounds."""
+    return {
+        "torch": torch.__version__,
+        "transformers": transformers_offline().__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "opset": OPSET,
+        "inputs": plan.input_names,
+        "fused_ops": fused,
+        "parity": figures,
+        **({"static_int8": static_int8} if static_int8 else {}),
+        "tolerances": {
+            "fp32_max_abs_diff": parity.FP32_MAX_ABS_DIFF,
+            "fp32_min_cosine": parity.FP32_MIN_COSINE,
+            "int8_min_cosine": parity.INT8_MIN_COSINE,
+            "int8_min_mean_cosine": parity.INT8_MIN_MEAN_COSINE,
+            "int8_min_spearman": parity.INT8_MIN_SPEARMAN,
+            "int8_min_pearson": parity.INT8_MIN_PEARSON,
+        },
+    }
