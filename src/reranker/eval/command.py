@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from reranker.eval.errors import EvalError
+from reranker.eval.metrics import DEFAULT_METRICS
 from reranker.fusion import DEFAULT_RRF_K, DEFAULT_WEIGHT, Fusion
 
-DEFAULT_METRICS = ["ndcg@10", "mrr@10", "recall@100", "map"]
 API_KEY_ENV = "RERANK_EVAL_API_KEY"
 DEFAULT_TOP_K = 100
 
@@ -174,7 +174,7 @@ def add_eval_command(commands: Any) -> None:
         help="porter (Lucene's PorterStemFilter), snowball (Snowball English), none, or any PyStemmer "
         "algorithm (default: %(default)s)",
     )
-    run.add_argument("--metrics", nargs="+", default=DEFAULT_METRICS, help="ranx metric names")
+    run.add_argument("--metrics", nargs="+", default=list(DEFAULT_METRICS), help="ranx metric names")
     run.add_argument(
         "--fuse",
         choices=["combsum", "rrf"],
