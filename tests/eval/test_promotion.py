@@ -231,3 +231,36 @@ def test_concurrent_moves_cannot_both_win_on_s3_and_in_a_folder(
         with pytest.raises(AliasConflict, match="it now names version 3"):
             store.move(_record("2", 2), token)  # ... the other is told, and writes nothing
         assert [r.version for r in store.history("tiny-ce", "prod")] == ["1", "3"]
+
+
+def test_a_move_stopped_before_its_history_copy_is_still_in_the_history(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
+    local = LocalAliasStore(tmp_path / "root")
+    copies: dict[str, Any] = {
+        "s3": (
+            lambda seq: world["client"].delete_object(
+                Bucket=world["bucket"], Key=f"models/tiny-ce/aliases/prod.history/{seq:06d}.json"
+            ),
+            lambda: sorted(
+                item["Key"].rsplit("/", 1)[-1]
+                for item in world["client"]
+                .list_objects_v2(Bucket=world["bucket"], Prefix="models/tiny-ce/aliases/prod.history/")
+                .get("Contents", [])
+            ),
+        ),
+        "folder": (
+            lambda seq: (tmp_path / "root/tiny-ce/aliases/prod.history" / f"{seq:06d}.json").unlink(),
+            lambda: sorted(p.name for p in (tmp_path / "root/tiny-ce/aliases/prod.history").iterdir()),
+        ),
+    }
+    for store, (lose_copy, copies_on_disk) in ((world["store"], copies["s3"]), (local, copies["folder"])):
+        store.move(_record("1", 1), None)
+        lose_copy(1)  # as if the promotion stopped between the alias and its history copy
+        assert copies_on_disk() == []
+        assert [(r.seq, r.version) for r in store.history("tiny-ce", "prod")] == [(1, "1")]
+        found = store.read("tiny-ce", "prod")
+        assert found is not None
+        store.move(_record("3", 2), found[1])
+        assert copies_on_disk() == ["000001.json", "000002.json"]  # the next move wrote the lost copy
+        assert [(r.seq, r.version) for r in store.history("tiny-ce", "prod")] == [(1, "1"), (2, "3")]

@@ -5,7 +5,9 @@ file's sha256 and the report's figures, and what it named before. Each move writ
 object with a compare step (on S3 a conditional write: `IfMatch` on the ETag it read, or
 `IfNoneMatch: *` for the first; in a folder an exclusive lock file around read, compare and an
 atomic rename), so of two concurrent promotions one wins and the other is told. Then the record
-is copied to `<alias>.history/<seq>.json` (created only if absent), one object per move.
+is copied to `<alias>.history/<seq>.json` (created only if absent), one object per move. A move
+stopped between the two writes still shows in the history: the alias object's own record is
+listed when its copy is missing, and the next move writes that copy first.
 
 `RERANK_MODELS` names an alias as `s3://bucket/<root>/<name>@<alias>` or `<folder root>/<name>@<alias>`;
 the store resolves it once, when the model loads, and checks the version's manifest gives the
@@ -206,13 +208,14 @@ class LocalAliasStore:
             current = self.read(record.model, record.alias)
             if (current[1] if current else None) != token:
                 raise _lost(record, current[0] if current else None)
+            history = path.with_name(f"{record.alias}.history")
+            history.mkdir(exist_ok=True)
+            if current is not None:
+                _write_once(history / f"{current[0].seq:06d}.json", current[0].to_json())
             temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             temp.write_bytes(record.to_json())
             os.replace(temp, path)
-            history = path.with_name(f"{record.alias}.history")
-            history.mkdir(exist_ok=True)
-            with (history / f"{record.seq:06d}.json").open("xb") as out:
-                out.write(record.to_json())
+            _write_once(history / f"{record.seq:06d}.json", record.to_json())
         finally:
             os.close(handle)
             lock.unlink(missing_ok=True)
@@ -220,7 +223,8 @@ class LocalAliasStore:
     def history(self, model: str, alias: str) -> list[AliasRecord]:
         folder = self.root / model / ALIASES / f"{alias}.history"
         files = sorted(folder.glob("*.json")) if folder.is_dir() else []
-        return [parse_record(p.read_bytes(), f"history record {p.name} of {model}@{alias}") for p in files]
+        records = [parse_record(p.read_bytes(), f"history record {p.name} of {model}@{alias}") for p in files]
+        return with_current(records, self.read(model, alias))
 
 
 class S3AliasStore:
@@ -257,6 +261,9 @@ class S3AliasStore:
 
     def move(self, record: AliasRecord, token: str | None) -> None:
         key = self._key(record.model, ALIASES, f"{record.alias}.json")
+        current = self.read(record.model, record.alias) if token is not None else None
+        if current is not None and current[1] == token:
+            self._put_history(current[0])  # a move stopped before its copy: written now
         condition = {"IfMatch": token} if token is not None else {"IfNoneMatch": "*"}
         try:
             self.client.put_object(
@@ -273,13 +280,21 @@ class S3AliasStore:
             raise ModelUnavailable(
                 f"alias {record.model}@{record.alias} could not be written ({classify(exc)})"
             ) from exc
-        self.client.put_object(
-            Bucket=self.root.bucket,
-            Key=self._key(record.model, ALIASES, f"{record.alias}.history", f"{record.seq:06d}.json"),
-            Body=record.to_json(),
-            ContentType="application/json",
-            IfNoneMatch="*",
-        )
+        self._put_history(record)
+
+    def _put_history(self, record: AliasRecord) -> None:
+        """Write the record's history copy unless one exists (IfNoneMatch: the first copy stays)."""
+        try:
+            self.client.put_object(
+                Bucket=self.root.bucket,
+                Key=self._key(record.model, ALIASES, f"{record.alias}.history", f"{record.seq:06d}.json"),
+                Body=record.to_json(),
+                ContentType="application/json",
+                IfNoneMatch="*",
+            )
+        except Exception as exc:
+            if not _precondition_failed(exc):
+                raise
 
     def history(self, model: str, alias: str) -> list[AliasRecord]:
         prefix = self._key(model, ALIASES, f"{alias}.history") + "/"
@@ -292,7 +307,23 @@ class S3AliasStore:
                 records.append(
                     parse_record(found[0], f"history record {key.rsplit('/', 1)[-1]} of {model}@{alias}")
                 )
+        return with_current(records, self.read(model, alias))
+
+
+def with_current(records: list[AliasRecord], current: tuple[AliasRecord, str] | None) -> list[AliasRecord]:
+    """Return the history with the alias object's own record when its copy is missing."""
+    if current is None or current[0].seq in {r.seq for r in records}:
         return records
+    return sorted([*records, current[0]], key=lambda r: r.seq)
+
+
+def _write_once(path: Path, data: bytes) -> None:
+    """Write `path` unless it exists: a history copy, once written, is never replaced."""
+    try:
+        with path.open("xb") as out:
+            out.write(data)
+    except FileExistsError:
+        pass
 
 
 def _precondition_failed(exc: Exception) -> bool:
