@@ -21,8 +21,9 @@ from reranker.model_store.aliases import LocalAliasStore, S3AliasStore, parse_re
 from reranker.model_store.publish import publish_model
 from reranker.s3uri import S3Location
 from tests.eval.conftest import write_beir
-from tests.fixtures.moto_server import bucket, moto_client, moto_endpoint
+from tests.fixtures.moto_server import bucket, moto_client, moto_endpoint, s3_client
 from tests.model_store.conftest import copy_model
+from tests.model_store.tcp_proxy import CuttableProxy
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -264,3 +265,18 @@ def test_a_move_stopped_before_its_history_copy_is_still_in_the_history(
         store.move(_record("3", 2), found[1])
         assert copies_on_disk() == ["000001.json", "000002.json"]  # the next move wrote the lost copy
         assert [(r.seq, r.version) for r in store.history("tiny-ce", "prod")] == [(1, "1"), (2, "3")]
+
+
+def test_an_alias_read_cut_by_the_network_is_retried(world: dict[str, Any]) -> None:
+    world["store"].move(_record("1", 1), None)
+    port = int(world["endpoint"].rsplit(":", 1)[1])
+    root = S3Location(world["bucket"], "models")
+    with CuttableProxy(port, cut_after=40, cuts=1) as proxy:  # the first answer dies in its headers
+        once = S3AliasStore(s3_client(proxy.endpoint), root)  # botocore's own retries are off
+        with pytest.raises(Exception, match="alias tiny-ce@prod cannot be read from the model store"):
+            once.read("tiny-ce", "prod")
+    with CuttableProxy(port, cut_after=40, cuts=1) as proxy:
+        retrying = S3AliasStore(s3_client(proxy.endpoint), root, attempts=3, retry_base_seconds=0)
+        found = retrying.read("tiny-ce", "prod")
+        assert proxy.cuts_made == 1
+    assert found is not None and (found[0].version, found[0].seq) == ("1", 1)

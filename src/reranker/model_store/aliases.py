@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from reranker.errors import AliasConflict, ModelUnavailable, RerankError
 from reranker.manifest import MANIFEST_NAME, Manifest, parse_manifest
 from reranker.model_store.base import Resolved
-from reranker.model_store.retry import classify
+from reranker.model_store.retry import classify, with_retries
 from reranker.s3uri import S3Location, parse_s3_uri
 
 if TYPE_CHECKING:
@@ -230,21 +230,32 @@ class LocalAliasStore:
 class S3AliasStore:
     """Aliases under an S3 root, moved by conditional writes (IfMatch / IfNoneMatch)."""
 
-    def __init__(self, client: S3Client, root: S3Location) -> None:
+    def __init__(
+        self, client: S3Client, root: S3Location, *, attempts: int = 1, retry_base_seconds: float = 0.25
+    ) -> None:
         self.client = client
         self.root = root
+        # Reads retry transient failures as the model store's fetches do (RERANK_S3_MAX_ATTEMPTS);
+        # writes never: a conditional write retried after a lost answer would read as a conflict.
+        self.attempts = attempts
+        self.retry_base_seconds = retry_base_seconds
 
     def _key(self, model: str, *parts: str) -> str:
         return self.root.child(model).key("/".join(parts))
 
     def _get(self, key: str, what: str) -> tuple[bytes, str] | None:
-        try:
+        def read() -> tuple[bytes, str]:
             answer = self.client.get_object(Bucket=self.root.bucket, Key=key)
+            if "ETag" not in answer:  # an answer cut in its headers parses as a 200 without them
+                raise ConnectionError("the answer was cut short")
+            return answer["Body"].read(), answer["ETag"]
+
+        try:
+            return with_retries(read, attempts=self.attempts, base_seconds=self.retry_base_seconds, what=what)
         except Exception as exc:
             if classify(exc) == "missing":
                 return None
             raise ModelUnavailable(f"{what} cannot be read from the model store ({classify(exc)})") from exc
-        return answer["Body"].read(), answer["ETag"]
 
     def read(self, model: str, alias: str) -> tuple[AliasRecord, str] | None:
         found = self._get(self._key(model, ALIASES, f"{alias}.json"), f"alias {model}@{alias}")

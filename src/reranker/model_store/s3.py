@@ -86,7 +86,13 @@ class S3ModelStore:
                 root_location = parse_s3_uri(root, require_prefix=False)
             except ValueError as exc:
                 raise ModelUnavailable(f"model {label!r} has an invalid S3 URI: {exc}") from exc
-            resolved = resolve(S3AliasStore(self.client(), root_location), name, alias)
+            store = S3AliasStore(
+                self.client(),
+                root_location,
+                attempts=self._settings.s3_max_attempts,
+                retry_base_seconds=self._settings.s3_retry_base_seconds,
+            )
+            resolved = resolve(store, name, alias)
             return replace(self.fetch(resolved.uri, label=label, files=files), resolved=resolved)
         try:
             location = parse_s3_uri(uri)
