@@ -224,7 +224,15 @@ async def test_overload_is_429_with_retry_after_and_health_stays_up() -> None:
 
 
 # Every route that scores, each marked @scores (api/marks.py): the middleware's list is derived.
-SCORING_PATHS = ["/v1/rerank", "/v2/rerank", "/rerank", "/voyage/v1/rerank", "/v1/reranking"]
+SCORING_PATHS = [
+    "/v1/rerank",
+    "/v2/rerank",
+    "/rerank",
+    "/voyage/v1/rerank",
+    "/v1/reranking",
+    "/vllm/rerank",
+    "/vllm/v1/rerank",
+]
 
 
 @pytest.mark.anyio

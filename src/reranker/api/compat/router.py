@@ -1,5 +1,5 @@
 """The compatibility routes: Cohere's /v2/rerank, Voyage's /voyage/v1/rerank, Mixedbread's
-/v1/reranking, /rerank shared by TEI, Infinity and vLLM, and Infinity's GET /models.
+/v1/reranking, vLLM's /vllm/rerank, /rerank shared by TEI, Infinity and vLLM, and Infinity's GET /models.
 
 TEI and Infinity both serve POST /rerank; their bodies differ in the documents' key
 (`texts` for TEI, `documents` for Infinity and vLLM), which picks the format.
@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from reranker.api.auth import require_api_key
-from reranker.api.compat import cohere, infinity, mixedbread, tei, voyage
+from reranker.api.compat import cohere, infinity, mixedbread, tei, vllm, voyage
 from reranker.api.compat.common import default_model, json_object, rerank_request, run_rerank, validated
 from reranker.api.marks import scores
 from reranker.api.schemas import ERRORS
@@ -25,6 +25,7 @@ router = APIRouter()
 router.include_router(cohere.router)
 router.include_router(voyage.router)
 router.include_router(mixedbread.router)
+router.include_router(vllm.router)
 _STARTED = int(time.time())
 
 # Schemas written into the OpenAPI document by hand (this route reads its body itself), with
