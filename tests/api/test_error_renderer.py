@@ -46,7 +46,7 @@ def error_of(response: Any, status: int) -> dict[str, Any]:
         ({**GOOD, "query": 5}, "query", "must be a string"),
         ({"model": "default", "documents": ["a"]}, "query", "required"),
         ({"query": "q", "documents": ["a"]}, "model", "required"),
-        ({**GOOD, "documents": []}, "documents", "at least 1"),
+        ({**GOOD, "documents": []}, "documents", "documents must not be empty: send at least one document"),
         ({**GOOD, "documents": "a"}, "documents", "array"),
         ({**GOOD, "documents": ["a", 5]}, "documents[1]", "string or an object"),
         ({**GOOD, "documents": ["a", None]}, "documents[1]", "string or an object"),

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from reranker.api.auth import check_request_key
 from reranker.api.headers import SECURITY_HEADERS
-from reranker.api.marks import cached, public_paths
+from reranker.api.marks import cached, documents_fields, public_paths
 from reranker.errors import RerankError, Unauthorized
 from reranker.request import new_request_id
 
@@ -129,8 +129,23 @@ def param_from_loc(loc: Sequence[int | str]) -> str:
     return param
 
 
-def _describe(error: dict[str, Any]) -> tuple[str, str | None]:
-    """Return (message, param) for the most specific of pydantic's errors."""
+def describe_validation(request: Request, errors: Sequence[Any]) -> tuple[str, str | None, str]:
+    """Return (message, param, pydantic's error type) for the most specific of pydantic's errors.
+
+    Unions report one error per member; the deepest location names the real culprit.
+    """
+    best = max(errors, key=lambda e: len(e["loc"])) if errors else {"loc": (), "type": "", "msg": ""}
+    item, kind = param_from_loc(best["loc"]), str(best["type"])
+    if _DOCUMENT_ITEM.match(item):
+        return f"{item} must be a string or an object with a string text", item, kind
+    # The documents' fields are named by the routes' marks (`texts` on TEI, `input` on Mixedbread).
+    fields = cached(request.app.state, "documents_fields", request.app.routes, documents_fields)
+    message, param = _describe(best, fields)
+    return message, param, kind
+
+
+def _describe(error: dict[str, Any], documents: frozenset[str] = frozenset()) -> tuple[str, str | None]:
+    """Return (message, param) for one of pydantic's errors; `documents` names the documents' fields."""
     param = param_from_loc(error["loc"])
     kind = error["type"]
     if kind == "json_invalid":
@@ -139,6 +154,8 @@ def _describe(error: dict[str, Any]) -> tuple[str, str | None]:
         return "the body must be a JSON object", None
     if kind == "model_attributes_type":
         return f"{param} must be an object", param
+    if kind == "too_short" and param in documents and error.get("ctx", {}).get("actual_length") == 0:
+        return f"{param} must not be empty: send at least one document", param
     detail = _MESSAGES.get(kind) or _plain(str(error["msg"]))
     if kind.startswith("string_") and error.get("ctx", {}).get("max_length"):
         detail = f"must be at most {error['ctx']['max_length']} characters"
@@ -188,13 +205,7 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
         return error_response(
             415, "unsupported_media_type", "send the body as JSON with Content-Type: application/json"
         )
-    # Unions report one error per member; the deepest location names the real culprit.
-    best = max(errors, key=lambda e: len(e["loc"])) if errors else {"loc": (), "type": "", "msg": ""}
-    item = param_from_loc(best["loc"])
-    if _DOCUMENT_ITEM.match(item):
-        message = f"{item} must be a string or an object with a string text"
-        return error_response(400, "invalid_request", message, item)
-    message, param = _describe(best)
+    message, param, _ = describe_validation(request, errors)
     return error_response(400, "invalid_request", message, param)
 
 

@@ -1,14 +1,20 @@
-"""In process: Cohere's fields and chunking on /v1/rerank, and the compat routes' edges."""
+"""Cohere's fields and chunking on /v1/rerank, and the compat routes' edges (in process, and over
+HTTP where every scoring route is asked the same thing)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from reranker.api.app import create_app
+from reranker.api.compat.loading import include_compat_routes
+from reranker.api.marks import scored_requests
 from reranker.config import Settings
+from tests.api.compat.conftest import HEADERS
 from tests.api.conftest import AUTH
 from tests.fixtures.long_documents import DISTRACTOR, LONG, LONG_QUERY
 
@@ -202,3 +208,32 @@ def test_request_schemas_carry_the_deployment_limits(api_settings: Settings) -> 
         strings = [properties[documents]["items"], *properties[documents]["items"].get("anyOf", [])]
         assert [s["maxLength"] for s in strings if s.get("type") == "string"] == [300], name
     assert schemas["DocumentObject"]["properties"]["text"]["maxLength"] == 300
+
+
+# --- an empty documents list, on every route that takes documents ------------------------------
+
+
+def empty_documents_bodies(app: FastAPI) -> list[tuple[str, str, dict[str, Any]]]:
+    """Return (path, documents' field, body) for each request model a scoring route reads (its marks).
+
+    The body has every required field (a served model, a query) and the documents' field empty.
+    """
+    include_compat_routes(app)
+    bodies = []
+    for path, model, field in scored_requests(app.routes):
+        required = [name for name, info in model.model_fields.items() if info.is_required()]
+        body: dict[str, Any] = {name: "tiny-ce" if name == "model" else "q" for name in required}
+        bodies.append((path, field, {**body, field: []}))
+    return bodies
+
+
+def test_every_route_says_in_our_words_that_documents_are_empty(app: FastAPI, base_url: str) -> None:
+    bodies = empty_documents_bodies(app)
+    paths = {path for path, _, _ in bodies}
+    assert {"/v1/rerank", "/v2/rerank", "/rerank", "/vllm/rerank", "/v1/reranking"} <= paths
+    for path, field, body in bodies:
+        response = httpx.post(f"{base_url}{path}", json=body, headers=HEADERS, timeout=60)
+        error = response.json()["error"]
+        assert (path, error["param"]) == (path, field)
+        assert error["message"] == f"{field} must not be empty: send at least one document", path
+        assert response.status_code == 400, path
