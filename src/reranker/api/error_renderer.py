@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from reranker.api.auth import check_request_key
 from reranker.api.headers import SECURITY_HEADERS
 from reranker.api.marks import cached, documents_fields, public_paths
-from reranker.errors import RerankError, Unauthorized
+from reranker.errors import InvalidFields, RerankError, Unauthorized
 from reranker.request import new_request_id
 
 logger = logging.getLogger(__name__)
@@ -48,17 +48,28 @@ UNPARSABLE_BODY = (
 )
 
 
-def error_payload(type_: str, message: str, param: str | None = None) -> dict[str, Any]:
-    """Return the spec's error body: {"error": {"type", "message"[, "param"]}}.
+def error_payload(
+    type_: str, message: str, param: str | None = None, kind: str | None = None
+) -> dict[str, Any]:
+    """Return the spec's error body: {"error": {"type", "message"[, "param"]}, "detail"}.
 
     A message or param quoting what the client sent is made UTF-8-safe (an unpaired surrogate
-    becomes its escape), so rendering an error can never fail in turn.
+    becomes its escape), so rendering an error can never fail in turn. With `kind` (a 422,
+    `InvalidFields`), `detail` is FastAPI's list `[{loc, msg, type}]` instead of the message.
     """
     body: dict[str, Any] = {"type": type_, "message": _sendable(message)}
     if param is not None:
         body["param"] = _sendable(param)
+    if kind is not None:
+        loc = ["body", *loc_from_param(body.get("param", ""))]
+        return {"error": body, "detail": [{"loc": loc, "msg": body["message"], "type": kind}]}
     # `detail` repeats the message for clients that read FastAPI's field (the Jina integrations).
     return {"error": body, "detail": body["message"]}
+
+
+def loc_from_param(param: str) -> list[int | str]:
+    """Return ["documents", 3, "text"] for `documents[3].text`: FastAPI's location of a field."""
+    return [int(part) if part.isdigit() else part for part in re.findall(r"[^.\[\]]+", param)]
 
 
 def _sendable(text: str) -> str:
@@ -73,8 +84,9 @@ def error_response(
     message: str,
     param: str | None = None,
     headers: dict[str, str] | None = None,
+    kind: str | None = None,
 ) -> JSONResponse:
-    return JSONResponse(error_payload(type_, message, param), status_code=status, headers=headers)
+    return JSONResponse(error_payload(type_, message, param, kind), status_code=status, headers=headers)
 
 
 def rerank_error_response(exc: RerankError) -> JSONResponse:
@@ -84,7 +96,8 @@ def rerank_error_response(exc: RerankError) -> JSONResponse:
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = "Bearer"
-    return error_response(exc.status, exc.type, exc.message, exc.param, headers)
+    kind = exc.kind if isinstance(exc, InvalidFields) else None
+    return error_response(exc.status, exc.type, exc.message, exc.param, headers, kind)
 
 
 def internal_error_response(request_id: str) -> JSONResponse:

@@ -1,7 +1,8 @@
 """The OpenAPI document as served: every $ref resolvable, every request carrying its real limits.
 
 FastAPI writes the schemas of the typed routes; this adds the hand-written schemas of
-`/rerank` (with their nested models), drops FastAPI's unused 422, and writes the limits that
+`/rerank` (with their nested models), drops FastAPI's unused 422 (not the one `/rerank` declares
+for Infinity's format), and writes the limits that
 are settings (documents per request, characters per query and document) into each request
 schema, so that a request valid by the document is one the service accepts.
 """
@@ -29,8 +30,7 @@ def install_openapi(app: FastAPI, settings: Settings) -> None:
             schema = build()
             for operations in schema.get("paths", {}).values():
                 for operation in operations.values():
-                    # Every validation error here is a 400, so FastAPI's 422 is never sent.
-                    operation.get("responses", {}).pop("422", None)
+                    _drop_fastapis_422(operation.get("responses", {}))
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             for name in ("HTTPValidationError", "ValidationError"):
                 components.pop(name, None)
@@ -40,6 +40,13 @@ def install_openapi(app: FastAPI, settings: Settings) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _drop_fastapis_422(responses: dict[str, Any]) -> None:
+    """Drop FastAPI's own 422 (never sent: validation errors are 400), keeping one a route declares."""
+    schema = responses.get("422", {}).get("content", {}).get("application/json", {}).get("schema", {})
+    if schema.get("$ref", "").endswith("/HTTPValidationError"):
+        del responses["422"]
 
 
 def apply_limits(components: dict[str, Any], settings: Settings, requests: dict[str, str]) -> None:

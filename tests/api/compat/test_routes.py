@@ -236,4 +236,5 @@ def test_every_route_says_in_our_words_that_documents_are_empty(app: FastAPI, ba
         error = response.json()["error"]
         assert (path, error["param"]) == (path, field)
         assert error["message"] == f"{field} must not be empty: send at least one document", path
-        assert response.status_code == 400, path
+        # Infinity's format answers FastAPI's 422 (its client reads no 400); every other, 400.
+        assert response.status_code == (422 if "documents" in body and path == "/rerank" else 400), path

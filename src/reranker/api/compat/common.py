@@ -11,15 +11,16 @@ import json
 import logging
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from reranker.api.error_renderer import UNPARSABLE_BODY
-from reranker.errors import InvalidRequest, ModelUnavailable, RerankError
+from reranker.api.error_renderer import UNPARSABLE_BODY, describe_validation
+from reranker.errors import InvalidFields, InvalidRequest, ModelUnavailable, RerankError
 from reranker.service import RerankService
 from reranker.types import RerankRequest, RerankResponse
 
@@ -52,6 +53,24 @@ def validated(model: type[M], payload: object, renames: Mapping[str, str] | None
             {**error, "loc": ("body", *_rename_loc(error["loc"], renames or {}))} for error in exc.errors()
         ]
         raise RequestValidationError(errors) from None
+
+
+@contextmanager
+def invalid_fields_as_422(request: Request) -> Iterator[None]:
+    """Raise any invalid request inside as InvalidFields: 422 with FastAPI's `detail` list.
+
+    For formats whose generated clients parse only 200 and 422 (Infinity's): our 400 would reach
+    them as `None`. The message and param are the ones every other route gives.
+    """
+    try:
+        yield
+    except RequestValidationError as exc:
+        message, param, kind = describe_validation(request, exc.errors())
+        raise InvalidFields(message, param=param, kind=kind) from None
+    except InvalidRequest as exc:
+        if isinstance(exc, InvalidFields):
+            raise
+        raise InvalidFields(exc.message, param=exc.param) from None
 
 
 def rerank_request(fields: Mapping[str, Any], renames: Mapping[str, str] | None = None) -> RerankRequest:

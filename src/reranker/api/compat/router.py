@@ -16,9 +16,16 @@ from pydantic import BaseModel
 
 from reranker.api.auth import require_api_key
 from reranker.api.compat import cohere, infinity, mixedbread, tei, vllm, voyage
-from reranker.api.compat.common import default_model, json_object, rerank_request, run_rerank, validated
+from reranker.api.compat.common import (
+    default_model,
+    invalid_fields_as_422,
+    json_object,
+    rerank_request,
+    run_rerank,
+    validated,
+)
 from reranker.api.marks import scores
-from reranker.api.schemas import ERRORS
+from reranker.api.schemas import ERRORS, FIELD_ERRORS
 from reranker.errors import InvalidRequest
 
 router = APIRouter()
@@ -60,6 +67,7 @@ _RESPONSE_SCHEMA: dict[str, Any] = {
     "/rerank",
     responses={
         **ERRORS,
+        **FIELD_ERRORS,
         200: {
             "description": "TEI: a list of {index, score[, text]}; "
             "Infinity: {object, results, model, usage, id, created}",
@@ -89,10 +97,13 @@ async def _tei(request: Request, payload: dict[str, Any]) -> JSONResponse:
 
 
 async def _infinity(request: Request, payload: dict[str, Any]) -> JSONResponse:
-    body = validated(infinity.InfinityRequest, payload)
-    unspecified = body.model == infinity.UNSPECIFIED_MODEL
-    model = default_model(request) if unspecified else body.model
-    response = await run_rerank(request, rerank_request(infinity.to_rerank_request(body, model)), "infinity")
+    # Infinity's generated client reads request errors only as FastAPI's 422.
+    with invalid_fields_as_422(request):
+        body = validated(infinity.InfinityRequest, payload)
+        unspecified = body.model == infinity.UNSPECIFIED_MODEL
+        model = default_model(request) if unspecified else body.model
+        rerank = rerank_request(infinity.to_rerank_request(body, model))
+        response = await run_rerank(request, rerank, "infinity")
     return JSONResponse(infinity.from_rerank_response(response, body))
 
 
