@@ -232,6 +232,8 @@ SCORING_PATHS = [
     "/v1/reranking",
     "/vllm/rerank",
     "/vllm/v1/rerank",
+    "/score",
+    "/v1/score",
 ]
 
 

@@ -40,4 +40,5 @@ def test_each_scoring_request_schema_names_its_documents() -> None:
         "VoyageRequest": "documents",
         "MixedbreadRequest": "input",
         "VllmRerankRequest": "documents",
+        "VllmScoreRequest": "text_2",
     }

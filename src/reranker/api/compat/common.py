@@ -19,7 +19,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from reranker.api.error_renderer import UNPARSABLE_BODY, describe_validation
+from reranker.api.error_renderer import UNPARSABLE_BODY, describe_validation, loc_from_param
 from reranker.errors import InvalidFields, InvalidRequest, ModelUnavailable, RerankError
 from reranker.service import RerankService
 from reranker.types import RerankRequest, RerankResponse
@@ -36,7 +36,7 @@ class UnsupportedMediaType(RerankError):
 
 def _rename_loc(loc: Sequence[int | str], renames: Mapping[str, str]) -> tuple[int | str, ...]:
     if loc and isinstance(loc[0], str) and loc[0] in renames:
-        return (renames[loc[0]], *loc[1:])
+        return (*loc_from_param(renames[loc[0]]), *loc[1:])  # "text_1[2]" -> ("text_1", 2)
     return tuple(loc)
 
 
@@ -139,3 +139,32 @@ async def run_rerank(
         },
     )
     return response
+
+
+async def run_rerank_all(
+    request: Request, bodies: Sequence[RerankRequest], api: str, renames: Mapping[str, str] | None = None
+) -> list[RerankResponse]:
+    """Return the service's answer to each of `bodies` (one model), admitted as one request."""
+    service: RerankService = request.app.state.service
+    request_id: str = request.state.request_id
+    started = time.perf_counter()
+    try:
+        responses: list[RerankResponse] = await request.app.state.limiter.run_all(
+            service.rerank_all, bodies, request_id
+        )
+    except RerankError as exc:
+        rename_fields(exc, renames or {})
+        raise
+    logger.info(
+        "rerank",
+        extra={
+            "request_id": request_id,
+            "api": api,
+            "model": bodies[0].model,
+            "queries": len(bodies),
+            "documents": sum(len(body.documents) for body in bodies),
+            "prompt_tokens": sum(response.usage.prompt_tokens for response in responses),
+            "seconds": round(time.perf_counter() - started, 4),
+        },
+    )
+    return responses
