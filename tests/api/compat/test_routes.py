@@ -222,22 +222,35 @@ def test_request_schemas_carry_the_deployment_limits(api_settings: Settings) -> 
 # --- an empty documents list, on every route that takes documents ------------------------------
 
 
-def empty_documents_bodies(app: FastAPI) -> list[tuple[str, str, dict[str, Any]]]:
+def scoring_bodies(app: FastAPI, documents: list[str]) -> list[tuple[str, str, dict[str, Any]]]:
     """Return (path, documents' field, body) for each request model a scoring route reads (its marks).
 
-    The body has every required field (a served model, a query) and the documents' field empty.
+    The body has every required field (a served model, a query) and `documents` in the documents' field.
     """
     include_compat_routes(app)
     bodies = []
     for path, model, field in scored_requests(app.routes):
         required = [name for name, info in model.model_fields.items() if info.is_required()]
         body: dict[str, Any] = {name: "tiny-ce" if name == "model" else "q" for name in required}
-        bodies.append((path, field, {**body, field: []}))
+        bodies.append((path, field, {**body, field: documents}))
     return bodies
 
 
+def test_every_scoring_answer_names_the_model_version_as_v1_rerank_does(app: FastAPI, base_url: str) -> None:
+    for path, _, body in scoring_bodies(app, ["a", "b"]):
+        model = body.get("model", "default")  # formats without a model field score with the default
+        reference = httpx.post(
+            f"{base_url}/v1/rerank", json={"model": model, "query": "q", "documents": ["a"]}, headers=HEADERS
+        )
+        response = httpx.post(f"{base_url}{path}", json=body, headers=HEADERS, timeout=60)
+        assert response.status_code == 200, (path, response.text)
+        for name in ("x-model-version", "x-model-fingerprint"):
+            assert name in reference.headers
+            assert response.headers.get(name) == reference.headers[name], (path, name)
+
+
 def test_every_route_says_in_our_words_that_documents_are_empty(app: FastAPI, base_url: str) -> None:
-    bodies = empty_documents_bodies(app)
+    bodies = scoring_bodies(app, [])
     paths = {path for path, _, _ in bodies}
     assert {"/v1/rerank", "/v2/rerank", "/rerank", "/score", "/vllm/rerank", "/v1/reranking"} <= paths
     for path, field, body in bodies:

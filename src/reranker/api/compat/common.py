@@ -17,9 +17,11 @@ from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from reranker.api.error_renderer import UNPARSABLE_BODY, describe_validation, loc_from_param
+from reranker.api.headers import model_headers
 from reranker.errors import InvalidFields, InvalidRequest, ModelUnavailable, RerankError
 from reranker.service import RerankService
 from reranker.types import RerankRequest, RerankResponse
@@ -168,3 +170,11 @@ async def run_rerank_all(
         },
     )
     return responses
+
+
+def scored_answer(request: Request, content: Any, model: str) -> JSONResponse:
+    """Return a format's answer with X-Model-Version and X-Model-Fingerprint, as /v1/rerank sends.
+
+    Headers, so no client's parsing of the body changes.
+    """
+    return JSONResponse(content, headers=model_headers(request.app.state.service, model))

@@ -22,6 +22,7 @@ from reranker.api.compat.common import (
     json_object,
     rerank_request,
     run_rerank,
+    scored_answer,
     validated,
 )
 from reranker.api.marks import scores
@@ -93,7 +94,7 @@ async def _tei(request: Request, payload: dict[str, Any]) -> JSONResponse:
     body = validated(tei.TeiRequest, payload)
     rerank = rerank_request(tei.to_rerank_request(body, default_model(request)), tei.RENAMES)
     response = await run_rerank(request, rerank, "tei", tei.RENAMES)
-    return JSONResponse(tei.from_rerank_response(response, body))
+    return scored_answer(request, tei.from_rerank_response(response, body), rerank.model)
 
 
 async def _infinity(request: Request, payload: dict[str, Any]) -> JSONResponse:
@@ -104,7 +105,7 @@ async def _infinity(request: Request, payload: dict[str, Any]) -> JSONResponse:
         model = default_model(request) if unspecified else body.model
         rerank = rerank_request(infinity.to_rerank_request(body, model))
         response = await run_rerank(request, rerank, "infinity")
-    return JSONResponse(infinity.from_rerank_response(response, body))
+    return scored_answer(request, infinity.from_rerank_response(response, body), rerank.model)
 
 
 @router.get(

@@ -29,6 +29,7 @@ from reranker.api.compat.common import (
     rerank_request,
     run_rerank,
     run_rerank_all,
+    scored_answer,
 )
 from reranker.api.marks import scores
 from reranker.api.schemas import ERRORS
@@ -125,7 +126,7 @@ async def vllm_rerank(body: VllmRerankRequest, request: Request) -> JSONResponse
     """vLLM rerank: the same ranking as /v1/rerank, in vLLM's response shape."""
     rerank = rerank_request(to_rerank_request(body, body.model or default_model(request)), RENAMES)
     response = await run_rerank(request, rerank, "vllm", RENAMES)
-    return JSONResponse(from_rerank_response(response, body))
+    return scored_answer(request, from_rerank_response(response, body), rerank.model)
 
 
 SCORE_RENAMES = {"query": "text_1", "documents": "text_2"}
@@ -259,4 +260,4 @@ async def vllm_score(body: VllmScoreRequest, request: Request) -> JSONResponse:
         data=[VllmScoreData(index=i, score=score) for i, score in enumerate(scored)],
         usage=VllmScoreUsage(prompt_tokens=tokens, total_tokens=tokens),
     )
-    return JSONResponse(answer.model_dump())
+    return scored_answer(request, answer.model_dump(), answer.model)
