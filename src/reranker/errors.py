@@ -26,6 +26,20 @@ class InvalidRequest(RerankError):
     type = "invalid_request"
 
 
+class InvalidFields(InvalidRequest):
+    """An invalid request on a format whose clients parse only FastAPI's 422 (Infinity's client).
+
+    The same message and param as InvalidRequest, answered 422 with `detail` FastAPI's list of
+    `{loc, msg, type}`; `kind` is that `type` (pydantic's error type, or "value_error").
+    """
+
+    status = 422
+
+    def __init__(self, message: str, *, param: str | None = None, kind: str = "value_error") -> None:
+        super().__init__(message, param=param)
+        self.kind = kind
+
+
 class Unauthorized(RerankError):
     status = 401
     type = "authentication_error"

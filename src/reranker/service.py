@@ -10,6 +10,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -39,7 +40,7 @@ class RerankService:
 
     def rerank(self, request: RerankRequest, request_id: str | None = None) -> RerankResponse:
         """Return the request's documents ranked by relevance, highest first, ties in input order."""
-        self._check_limits(request)
+        self.check_limits(request)
         scorer = self.registry.get(request.model)
         texts = [document_text(d, request.rank_fields, i) for i, d in enumerate(request.documents)]
         options = ScoreOptions(
@@ -71,6 +72,15 @@ class RerankService:
             usage=Usage(prompt_tokens=result.prompt_tokens, total_tokens=result.prompt_tokens),
         )
 
+    def rerank_all(
+        self, requests: Sequence[RerankRequest], request_id: str | None = None
+    ) -> list[RerankResponse]:
+        """Return each request's answer: one client request of several queries (vLLM's N:N score).
+
+        The caller checks the limits on all their documents together first (`check_limits`).
+        """
+        return [self.rerank(request, request_id) for request in requests]
+
     def warm(self, model: str) -> None:
         """Load `model` and score one pair, so the first real request pays no start-up cost."""
         scorer = self.registry.get(model)
@@ -101,7 +111,8 @@ class RerankService:
         finally:
             self._warming.release()
 
-    def _check_limits(self, request: RerankRequest) -> None:
+    def check_limits(self, request: RerankRequest) -> None:
+        """Raise InvalidRequest when `request` passes a limit that is a setting (counts, sizes)."""
         settings = self._settings
         # First: the messages below quote the request, and must be sendable themselves.
         unsendable = first_unsendable(request.model_dump(exclude_unset=True))

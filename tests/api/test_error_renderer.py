@@ -46,7 +46,7 @@ def error_of(response: Any, status: int) -> dict[str, Any]:
         ({**GOOD, "query": 5}, "query", "must be a string"),
         ({"model": "default", "documents": ["a"]}, "query", "required"),
         ({"query": "q", "documents": ["a"]}, "model", "required"),
-        ({**GOOD, "documents": []}, "documents", "at least 1"),
+        ({**GOOD, "documents": []}, "documents", "documents must not be empty: send at least one document"),
         ({**GOOD, "documents": "a"}, "documents", "array"),
         ({**GOOD, "documents": ["a", 5]}, "documents[1]", "string or an object"),
         ({**GOOD, "documents": ["a", None]}, "documents[1]", "string or an object"),
@@ -224,7 +224,17 @@ async def test_overload_is_429_with_retry_after_and_health_stays_up() -> None:
 
 
 # Every route that scores, each marked @scores (api/marks.py): the middleware's list is derived.
-SCORING_PATHS = ["/v1/rerank", "/v2/rerank", "/rerank", "/voyage/v1/rerank", "/v1/reranking"]
+SCORING_PATHS = [
+    "/v1/rerank",
+    "/v2/rerank",
+    "/rerank",
+    "/voyage/v1/rerank",
+    "/v1/reranking",
+    "/vllm/rerank",
+    "/vllm/v1/rerank",
+    "/score",
+    "/v1/score",
+]
 
 
 @pytest.mark.anyio

@@ -79,6 +79,7 @@ def test_param_column_matches_what_the_renderer_sends(client: TestClient) -> Non
         (400, "invalid_request"): client.post(
             "/v1/rerank", json={"model": "default", "query": "q", "documents": []}, headers=AUTH
         ),
+        (422, "invalid_request"): client.post("/rerank", json={"query": "q", "documents": []}, headers=AUTH),
     }
     for (status, type_), response in seen.items():
         assert response.status_code == status, response.text

@@ -39,4 +39,6 @@ def test_each_scoring_request_schema_names_its_documents() -> None:
         "InfinityRequest": "documents",
         "VoyageRequest": "documents",
         "MixedbreadRequest": "input",
+        "VllmRerankRequest": "documents",
+        "VllmScoreRequest": "text_2",
     }

@@ -133,6 +133,11 @@ def served_model(case: Case[Any]) -> None:
                 extra.pop("max_chunks_per_doc", None)
             if body.get("max_chunks_per_doc") is None and extra.get("max_chunks_per_doc") is None:
                 extra.pop("chunk_overlap", None)
+    if isinstance(body, dict) and case.path in ("/score", "/v1/score"):
+        # text_1 is one query or one per text_2 item, a rule across fields (tests/api/compat/test_vllm.py).
+        queries = body.get("text_1")
+        if isinstance(queries, list) and len(queries) > 1 and all(isinstance(q, str) for q in queries):
+            body["text_1"] = queries[:1]
     model = body.get("model") if isinstance(body, dict) else None
     if isinstance(body, dict) and isinstance(model, str) and len(model) % 2 == 0:
         body["model"] = SERVED[len(model) // 2 % len(SERVED)]

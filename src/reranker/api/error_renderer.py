@@ -21,8 +21,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from reranker.api.auth import check_request_key
 from reranker.api.headers import SECURITY_HEADERS
-from reranker.api.marks import cached, public_paths
-from reranker.errors import RerankError, Unauthorized
+from reranker.api.marks import cached, documents_fields, public_paths
+from reranker.errors import InvalidFields, RerankError, Unauthorized
 from reranker.request import new_request_id
 
 logger = logging.getLogger(__name__)
@@ -48,17 +48,28 @@ UNPARSABLE_BODY = (
 )
 
 
-def error_payload(type_: str, message: str, param: str | None = None) -> dict[str, Any]:
-    """Return the spec's error body: {"error": {"type", "message"[, "param"]}}.
+def error_payload(
+    type_: str, message: str, param: str | None = None, kind: str | None = None
+) -> dict[str, Any]:
+    """Return the spec's error body: {"error": {"type", "message"[, "param"]}, "detail"}.
 
     A message or param quoting what the client sent is made UTF-8-safe (an unpaired surrogate
-    becomes its escape), so rendering an error can never fail in turn.
+    becomes its escape), so rendering an error can never fail in turn. With `kind` (a 422,
+    `InvalidFields`), `detail` is FastAPI's list `[{loc, msg, type}]` instead of the message.
     """
     body: dict[str, Any] = {"type": type_, "message": _sendable(message)}
     if param is not None:
         body["param"] = _sendable(param)
+    if kind is not None:
+        loc = ["body", *loc_from_param(body.get("param", ""))]
+        return {"error": body, "detail": [{"loc": loc, "msg": body["message"], "type": kind}]}
     # `detail` repeats the message for clients that read FastAPI's field (the Jina integrations).
     return {"error": body, "detail": body["message"]}
+
+
+def loc_from_param(param: str) -> list[int | str]:
+    """Return ["documents", 3, "text"] for `documents[3].text`: FastAPI's location of a field."""
+    return [int(part) if part.isdigit() else part for part in re.findall(r"[^.\[\]]+", param)]
 
 
 def _sendable(text: str) -> str:
@@ -73,8 +84,9 @@ def error_response(
     message: str,
     param: str | None = None,
     headers: dict[str, str] | None = None,
+    kind: str | None = None,
 ) -> JSONResponse:
-    return JSONResponse(error_payload(type_, message, param), status_code=status, headers=headers)
+    return JSONResponse(error_payload(type_, message, param, kind), status_code=status, headers=headers)
 
 
 def rerank_error_response(exc: RerankError) -> JSONResponse:
@@ -84,7 +96,8 @@ def rerank_error_response(exc: RerankError) -> JSONResponse:
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = "Bearer"
-    return error_response(exc.status, exc.type, exc.message, exc.param, headers)
+    kind = exc.kind if isinstance(exc, InvalidFields) else None
+    return error_response(exc.status, exc.type, exc.message, exc.param, headers, kind)
 
 
 def internal_error_response(request_id: str) -> JSONResponse:
@@ -129,8 +142,23 @@ def param_from_loc(loc: Sequence[int | str]) -> str:
     return param
 
 
-def _describe(error: dict[str, Any]) -> tuple[str, str | None]:
-    """Return (message, param) for the most specific of pydantic's errors."""
+def describe_validation(request: Request, errors: Sequence[Any]) -> tuple[str, str | None, str]:
+    """Return (message, param, pydantic's error type) for the most specific of pydantic's errors.
+
+    Unions report one error per member; the deepest location names the real culprit.
+    """
+    best = max(errors, key=lambda e: len(e["loc"])) if errors else {"loc": (), "type": "", "msg": ""}
+    item, kind = param_from_loc(best["loc"]), str(best["type"])
+    if _DOCUMENT_ITEM.match(item):
+        return f"{item} must be a string or an object with a string text", item, kind
+    # The documents' fields are named by the routes' marks (`texts` on TEI, `input` on Mixedbread).
+    fields = cached(request.app.state, "documents_fields", request.app.routes, documents_fields)
+    message, param = _describe(best, fields)
+    return message, param, kind
+
+
+def _describe(error: dict[str, Any], documents: frozenset[str] = frozenset()) -> tuple[str, str | None]:
+    """Return (message, param) for one of pydantic's errors; `documents` names the documents' fields."""
     param = param_from_loc(error["loc"])
     kind = error["type"]
     if kind == "json_invalid":
@@ -139,6 +167,8 @@ def _describe(error: dict[str, Any]) -> tuple[str, str | None]:
         return "the body must be a JSON object", None
     if kind == "model_attributes_type":
         return f"{param} must be an object", param
+    if kind == "too_short" and param in documents and error.get("ctx", {}).get("actual_length") == 0:
+        return f"{param} must not be empty: send at least one document", param
     detail = _MESSAGES.get(kind) or _plain(str(error["msg"]))
     if kind.startswith("string_") and error.get("ctx", {}).get("max_length"):
         detail = f"must be at most {error['ctx']['max_length']} characters"
@@ -188,13 +218,7 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
         return error_response(
             415, "unsupported_media_type", "send the body as JSON with Content-Type: application/json"
         )
-    # Unions report one error per member; the deepest location names the real culprit.
-    best = max(errors, key=lambda e: len(e["loc"])) if errors else {"loc": (), "type": "", "msg": ""}
-    item = param_from_loc(best["loc"])
-    if _DOCUMENT_ITEM.match(item):
-        message = f"{item} must be a string or an object with a string text"
-        return error_response(400, "invalid_request", message, item)
-    message, param = _describe(best)
+    message, param, _ = describe_validation(request, errors)
     return error_response(400, "invalid_request", message, param)
 
 

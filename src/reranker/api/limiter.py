@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from reranker.config import Settings
 from reranker.cost import estimate_tokens
@@ -26,6 +27,8 @@ from reranker.registry import ModelRegistry
 from reranker.types import RerankRequest, RerankResponse
 
 Rerank = Callable[[RerankRequest, str], RerankResponse]
+RerankAll = Callable[[Sequence[RerankRequest], str], list[RerankResponse]]
+T = TypeVar("T")
 
 
 # Bodies up to this size are not counted toward `max_buffered_body_bytes`: a small request is
@@ -92,10 +95,23 @@ class ScoringLimiter:
         cannot be bounded (chunking past `max_chunked_chars`), DeadlineExceeded (503) past the
         deadline, ModelUnavailable (503) when the model cannot be loaded in time.
         """
+        return await self._run([body], functools.partial(rerank, body, request_id))
+
+    async def run_all(
+        self, rerank_all: RerankAll, bodies: Sequence[RerankRequest], request_id: str
+    ) -> list[RerankResponse]:
+        """Return rerank_all(bodies, request_id): several queries of one model as one request.
+
+        One admission for their summed cost, one slot, one deadline (vLLM's N:N score), so a
+        request of many queries is refused or run whole, never admitted query by query.
+        """
+        return await self._run(bodies, functools.partial(rerank_all, bodies, request_id))
+
+    async def _run(self, bodies: Sequence[RerankRequest], work: Callable[[], T]) -> T:
         deadline = Deadline(self._settings.request_timeout_seconds)
         wait = min(deadline.remaining(), self._settings.model_load_wait_seconds)
-        scorer = await self._registry.aget(body.model, timeout=wait)
-        cost = estimate_tokens(body, scorer.manifest.max_length, self._settings)
+        scorer = await self._registry.aget(bodies[0].model, timeout=wait)
+        cost = sum(estimate_tokens(body, scorer.manifest.max_length, self._settings) for body in bodies)
         self._admit(cost)
         self._admitted += 1
         self._tokens += cost
@@ -108,7 +124,7 @@ class ScoringLimiter:
                 # The scoring threads are our own: anyio's would import its asyncio backend at
                 # the first request (~10 ms of a cold start). A cancelled wait abandons the
                 # thread, which stops before its next batch once the deadline is cancelled below.
-                job = functools.partial(run_within, deadline, rerank, body, request_id)
+                job = functools.partial(run_within, deadline, work)
                 context = contextvars.copy_context()
                 return await asyncio.get_running_loop().run_in_executor(self._threads, context.run, job)
             except asyncio.CancelledError:

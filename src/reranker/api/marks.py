@@ -62,6 +62,16 @@ def scoring_paths(routes: Sequence[BaseRoute]) -> frozenset[str]:
     )
 
 
+def scored_requests(routes: Sequence[BaseRoute]) -> list[tuple[str, type[BaseModel], str]]:
+    """Return (path, request model, its documents' field) for each model a scoring POST reads."""
+    return [
+        (route.path, model, field)
+        for route in _flat(routes)
+        if "POST" in (route.methods or ())
+        for model, field in (_scored_requests(route) or {}).items()
+    ]
+
+
 def documented_requests(routes: Sequence[BaseRoute]) -> dict[str, str]:
     """Return {request schema name: its documents' field} for every model a scoring route reads."""
     found: dict[str, str] = {}
@@ -69,6 +79,11 @@ def documented_requests(routes: Sequence[BaseRoute]) -> dict[str, str]:
         for model, field in (_scored_requests(route) or {}).items():
             found[model.__name__] = field
     return found
+
+
+def documents_fields(routes: Sequence[BaseRoute]) -> frozenset[str]:
+    """Return the names of the documents' fields the scoring routes read (documents, texts, input, ...)."""
+    return frozenset(documented_requests(routes).values())
 
 
 def _asks_for_key(dependant: Dependant) -> bool:

@@ -9,13 +9,14 @@ tokens and the queue, and GET /metrics unless RERANK_METRICS=off.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reranker.api.auth import require_api_key
-from reranker.api.limiter import Rerank, ScoringLimiter
+from reranker.api.limiter import Rerank, RerankAll, ScoringLimiter
 from reranker.api.schemas import ERRORS
 from reranker.config import Settings
 from reranker.metrics.prometheus import render
@@ -103,6 +104,17 @@ class MeteredLimiter:
             result.model, len(body.documents), result.usage.prompt_tokens, queue_depth
         )
         return result
+
+    async def run_all(
+        self, rerank_all: RerankAll, bodies: Sequence[RerankRequest], request_id: str
+    ) -> list[RerankResponse]:
+        """Return the limiter's answers to several queries run as one job, counted as one job."""
+        queue_depth = self.queue_depth
+        results = await self._limiter.run_all(rerank_all, bodies, request_id)
+        pairs = sum(len(body.documents) for body in bodies)
+        tokens = sum(result.usage.prompt_tokens for result in results)
+        self._recorder.record_scoring(results[0].model, pairs, tokens, queue_depth)
+        return results
 
 
 def metrics_router(require_key: bool) -> APIRouter:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from reranker.api.auth import require_api_key
+from reranker.api.headers import model_headers
 from reranker.api.marks import scores
 from reranker.api.schemas import ERRORS, ColdStartTimes, ErrorResponse, ModelCard, ModelList
 from reranker.coldstart import import_seconds
@@ -90,16 +91,6 @@ async def rerank(body: RerankRequest, request: Request) -> JSONResponse:
         },
     )
     return JSONResponse(response.model_dump(exclude=exclude), headers=model_headers(service, body.model))
-
-
-def model_headers(service: RerankService, model: str) -> dict[str, str]:
-    """Return X-Model-Version and X-Model-Fingerprint of the model that scored (headers, so no
-    client's parsing of the body changes)."""
-    loaded = service.registry.fingerprint(model)
-    if loaded is None:
-        return {}
-    version, fingerprint = loaded
-    return {"X-Model-Version": version, **({"X-Model-Fingerprint": fingerprint} if fingerprint else {})}
 
 
 @router.get(

@@ -21,6 +21,25 @@ class ErrorResponse(BaseModel):
     detail: str = Field(description="The message again, as a plain string (Jina and Voyage clients read it).")
 
 
+class FieldError(BaseModel):
+    loc: list[int | str] = Field(description='Where: "body", then the field, e.g. ["body", "documents"].')
+    msg: str
+    type: str = Field(description='pydantic\'s error type (e.g. "too_short"), or "value_error".')
+
+
+class FieldErrorResponse(BaseModel):
+    """FastAPI's 422 with our `error` beside it, on Infinity's format: its client reads only this."""
+
+    error: ErrorBody
+    detail: list[FieldError] = Field(description="One entry: the field at fault and our message.")
+
+
+# The 422 of the routes that answer invalid requests as FastAPI (and so Infinity's server) does.
+FIELD_ERRORS: dict[int | str, dict[str, Any]] = {
+    422: {"model": FieldErrorResponse, "description": "Invalid request, in FastAPI's shape (Infinity)"}
+}
+
+
 # The error answers every route documents, by status (the one shape: docs/rerank-api.md).
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": description}

@@ -48,19 +48,53 @@ def test_raw_scores(base_url: str) -> None:
     assert [(r["index"], r["relevance_score"]) for r in body["results"]] == ranking(raw)
 
 
+def test_unknown_model_is_a_404_in_our_shape(base_url: str) -> None:
+    response = infinity(base_url, model="no-such-model")
+    assert response.status_code == 404
+    assert response.json()["error"]["param"] == "model"
+
+
 @pytest.mark.parametrize(
-    ("fields", "status", "param"),
+    ("fields", "loc", "kind", "message"),
     [
-        ({"model": "no-such-model"}, 404, "model"),
-        ({"top_n": 0}, 400, "top_n"),
-        ({"documents": []}, 400, "documents"),
-        ({"query": ""}, 400, "query"),
+        ({"top_n": 0}, ["body", "top_n"], "greater_than_equal", "top_n must be greater than or equal to 1"),
+        (
+            {"documents": []},
+            ["body", "documents"],
+            "too_short",
+            "documents must not be empty: send at least one document",
+        ),
+        ({"documents": ["a", 5]}, ["body", "documents", 1], "string_type", "documents[1] must be"),
+        ({"query": ""}, ["body", "query"], "value_error", "query must contain a visible character"),
+        (
+            {"documents": ["x" * 100_001]},
+            ["body", "documents", 0],
+            "value_error",
+            "documents[0] is 100001 characters; at most 100000",
+        ),
     ],
 )
-def test_errors_in_our_shape(base_url: str, fields: dict[str, Any], status: int, param: str) -> None:
-    response = infinity(base_url, **fields)
-    assert response.status_code == status
-    assert response.json()["error"]["param"] == param
+def test_invalid_requests_are_fastapis_422_with_our_error(
+    base_url: str, fields: dict[str, Any], loc: list[Any], kind: str, message: str
+) -> None:
+    """Infinity's generated client parses only 200 and 422 (`HTTPValidationError`)."""
+    response = infinity(base_url, model="tiny-ce", **fields)
+    assert response.status_code == 422
+    body = response.json()
+    assert [(e["loc"], e["type"]) for e in body["detail"]] == [(loc, kind)]
+    assert body["detail"][0]["msg"].startswith(message)
+    assert body["error"]["type"] == "invalid_request"
+    assert body["error"]["message"] == body["detail"][0]["msg"]
+    assert body["error"]["param"] == "".join(
+        f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc[1:]
+    ).lstrip(".")
+
+
+def test_tei_keeps_its_400(base_url: str) -> None:
+    payload = {"query": QUERY, "texts": []}
+    response = httpx.post(f"{base_url}/rerank", json=payload, headers=HEADERS, timeout=60)
+    assert response.status_code == 400
+    assert response.json()["detail"] == "texts must not be empty: send at least one document"
 
 
 def test_vllm_style_requests_get_document_objects(base_url: str) -> None:

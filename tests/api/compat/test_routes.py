@@ -1,14 +1,21 @@
-"""In process: Cohere's fields and chunking on /v1/rerank, and the compat routes' edges."""
+"""Cohere's fields and chunking on /v1/rerank, and the compat routes' edges (in process, and over
+HTTP where every scoring route is asked the same thing)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from reranker.api.app import create_app
+from reranker.api.compat.loading import include_compat_routes
+from reranker.api.marks import scored_requests
 from reranker.config import Settings
+from reranker.types import VISIBLE_PATTERN
+from tests.api.compat.conftest import HEADERS
 from tests.api.conftest import AUTH
 from tests.fixtures.long_documents import DISTRACTOR, LONG, LONG_QUERY
 
@@ -195,6 +202,7 @@ def test_request_schemas_carry_the_deployment_limits(api_settings: Settings) -> 
         ("CohereV2Request", "documents"),
         ("TeiRequest", "texts"),
         ("InfinityRequest", "documents"),
+        ("VllmRerankRequest", "documents"),
     ):
         properties = schemas[name]["properties"]
         assert properties["query"]["maxLength"] == 50, name
@@ -202,3 +210,66 @@ def test_request_schemas_carry_the_deployment_limits(api_settings: Settings) -> 
         strings = [properties[documents]["items"], *properties[documents]["items"].get("anyOf", [])]
         assert [s["maxLength"] for s in strings if s.get("type") == "string"] == [300], name
     assert schemas["DocumentObject"]["properties"]["text"]["maxLength"] == 300
+    # vLLM's score API: text_1 is the query (or queries), text_2 the documents; each a text or a list.
+    score = schemas["VllmScoreRequest"]["properties"]
+    for field, text in (
+        ("text_1", {"type": "string", "pattern": VISIBLE_PATTERN, "maxLength": 50}),
+        ("text_2", {"type": "string", "maxLength": 300}),
+    ):
+        assert score[field]["anyOf"] == [text, {"type": "array", "items": text, "minItems": 1, "maxItems": 7}]
+
+
+# --- an empty documents list, on every route that takes documents ------------------------------
+
+
+def scoring_bodies(app: FastAPI, documents: list[str]) -> list[tuple[str, str, dict[str, Any]]]:
+    """Return (path, documents' field, body) for each request model a scoring route reads (its marks).
+
+    The body has every required field (a served model, a query) and `documents` in the documents' field.
+    """
+    include_compat_routes(app)
+    bodies = []
+    for path, model, field in scored_requests(app.routes):
+        required = [name for name, info in model.model_fields.items() if info.is_required()]
+        body: dict[str, Any] = {name: "tiny-ce" if name == "model" else "q" for name in required}
+        bodies.append((path, field, {**body, field: documents}))
+    return bodies
+
+
+def test_every_scoring_answer_names_the_model_version_as_v1_rerank_does(app: FastAPI, base_url: str) -> None:
+    for path, _, body in scoring_bodies(app, ["a", "b"]):
+        model = body.get("model", "default")  # formats without a model field score with the default
+        reference = httpx.post(
+            f"{base_url}/v1/rerank", json={"model": model, "query": "q", "documents": ["a"]}, headers=HEADERS
+        )
+        response = httpx.post(f"{base_url}{path}", json=body, headers=HEADERS, timeout=60)
+        assert response.status_code == 200, (path, response.text)
+        for name in ("x-model-version", "x-model-fingerprint"):
+            assert name in reference.headers
+            assert response.headers.get(name) == reference.headers[name], (path, name)
+
+
+def test_every_route_says_in_our_words_that_documents_are_empty(app: FastAPI, base_url: str) -> None:
+    bodies = scoring_bodies(app, [])
+    paths = {path for path, _, _ in bodies}
+    assert {"/v1/rerank", "/v2/rerank", "/rerank", "/score", "/vllm/rerank", "/v1/reranking"} <= paths
+    for path, field, body in bodies:
+        response = httpx.post(f"{base_url}{path}", json=body, headers=HEADERS, timeout=60)
+        error = response.json()["error"]
+        assert (path, error["param"]) == (path, field)
+        assert error["message"] == f"{field} must not be empty: send at least one document", path
+        # Infinity's format answers FastAPI's 422 (its client reads no 400); every other, 400.
+        assert response.status_code == (422 if "documents" in body and path == "/rerank" else 400), path
+
+
+def test_each_apps_limits_stay_its_own(api_settings: Settings) -> None:
+    """The limits are written into a copy: an app built later with others leaves them as they were."""
+
+    def text_2_items(app: FastAPI) -> Any:
+        return app.openapi()["components"]["schemas"]["VllmScoreRequest"]["properties"]["text_2"]["anyOf"]
+
+    small = create_app(api_settings.model_copy(update={"max_document_chars": 300}))
+    before = text_2_items(small)
+    text_2_items(create_app(api_settings.model_copy(update={"max_document_chars": 400})))
+    assert text_2_items(small) == before
+    assert before[1]["items"]["maxLength"] == 300

@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from reranker.api.auth import require_api_key
-from reranker.api.compat.common import rerank_request, run_rerank
+from reranker.api.compat.common import rerank_request, run_rerank, scored_answer
 from reranker.api.marks import scores
 from reranker.api.schemas import ERRORS
 from reranker.types import (
@@ -166,4 +166,4 @@ async def cohere_v2_rerank(body: CohereV2Request, request: Request) -> JSONRespo
     """Cohere v2 rerank: the same ranking as /v1/rerank, in Cohere's response shape."""
     rerank = rerank_request(to_rerank_request(body), RENAMES)
     response = await run_rerank(request, rerank, "cohere-v2", RENAMES)
-    return JSONResponse(from_rerank_response(response, bool(body.return_documents)))
+    return scored_answer(request, from_rerank_response(response, bool(body.return_documents)), rerank.model)

@@ -11,15 +11,18 @@ import json
 import logging
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
-from reranker.api.error_renderer import UNPARSABLE_BODY
-from reranker.errors import InvalidRequest, ModelUnavailable, RerankError
+from reranker.api.error_renderer import UNPARSABLE_BODY, describe_validation, loc_from_param
+from reranker.api.headers import model_headers
+from reranker.errors import InvalidFields, InvalidRequest, ModelUnavailable, RerankError
 from reranker.service import RerankService
 from reranker.types import RerankRequest, RerankResponse
 
@@ -35,7 +38,7 @@ class UnsupportedMediaType(RerankError):
 
 def _rename_loc(loc: Sequence[int | str], renames: Mapping[str, str]) -> tuple[int | str, ...]:
     if loc and isinstance(loc[0], str) and loc[0] in renames:
-        return (renames[loc[0]], *loc[1:])
+        return (*loc_from_param(renames[loc[0]]), *loc[1:])  # "text_1[2]" -> ("text_1", 2)
     return tuple(loc)
 
 
@@ -52,6 +55,24 @@ def validated(model: type[M], payload: object, renames: Mapping[str, str] | None
             {**error, "loc": ("body", *_rename_loc(error["loc"], renames or {}))} for error in exc.errors()
         ]
         raise RequestValidationError(errors) from None
+
+
+@contextmanager
+def invalid_fields_as_422(request: Request) -> Iterator[None]:
+    """Raise any invalid request inside as InvalidFields: 422 with FastAPI's `detail` list.
+
+    For formats whose generated clients parse only 200 and 422 (Infinity's): our 400 would reach
+    them as `None`. The message and param are the ones every other route gives.
+    """
+    try:
+        yield
+    except RequestValidationError as exc:
+        message, param, kind = describe_validation(request, exc.errors())
+        raise InvalidFields(message, param=param, kind=kind) from None
+    except InvalidRequest as exc:
+        if isinstance(exc, InvalidFields):
+            raise
+        raise InvalidFields(exc.message, param=exc.param) from None
 
 
 def rerank_request(fields: Mapping[str, Any], renames: Mapping[str, str] | None = None) -> RerankRequest:
@@ -120,3 +141,40 @@ async def run_rerank(
         },
     )
     return response
+
+
+async def run_rerank_all(
+    request: Request, bodies: Sequence[RerankRequest], api: str, renames: Mapping[str, str] | None = None
+) -> list[RerankResponse]:
+    """Return the service's answer to each of `bodies` (one model), admitted as one request."""
+    service: RerankService = request.app.state.service
+    request_id: str = request.state.request_id
+    started = time.perf_counter()
+    try:
+        responses: list[RerankResponse] = await request.app.state.limiter.run_all(
+            service.rerank_all, bodies, request_id
+        )
+    except RerankError as exc:
+        rename_fields(exc, renames or {})
+        raise
+    logger.info(
+        "rerank",
+        extra={
+            "request_id": request_id,
+            "api": api,
+            "model": bodies[0].model,
+            "queries": len(bodies),
+            "documents": sum(len(body.documents) for body in bodies),
+            "prompt_tokens": sum(response.usage.prompt_tokens for response in responses),
+            "seconds": round(time.perf_counter() - started, 4),
+        },
+    )
+    return responses
+
+
+def scored_answer(request: Request, content: Any, model: str) -> JSONResponse:
+    """Return a format's answer with X-Model-Version and X-Model-Fingerprint, as /v1/rerank sends.
+
+    Headers, so no client's parsing of the body changes.
+    """
+    return JSONResponse(content, headers=model_headers(request.app.state.service, model))

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
 
 from reranker.api.auth import require_api_key
-from reranker.api.compat.common import default_model, rerank_request, run_rerank
+from reranker.api.compat.common import default_model, rerank_request, run_rerank, scored_answer
 from reranker.api.marks import scores
 from reranker.api.schemas import ERRORS
 from reranker.types import MAX_RANK_FIELDS, VISIBLE_PATTERN, PositiveJsonInt, RerankResponse
@@ -127,4 +127,4 @@ async def mixedbread_rerank(body: MixedbreadRequest, request: Request) -> JSONRe
     model = body.model or default_model(request)
     rerank = rerank_request(to_rerank_request(body, model), RENAMES)
     response = await run_rerank(request, rerank, "mixedbread", RENAMES)
-    return JSONResponse(from_rerank_response(response, body))
+    return scored_answer(request, from_rerank_response(response, body), rerank.model)

@@ -1,5 +1,5 @@
 """The compatibility routes: Cohere's /v2/rerank, Voyage's /voyage/v1/rerank, Mixedbread's
-/v1/reranking, /rerank shared by TEI, Infinity and vLLM, and Infinity's GET /models.
+/v1/reranking, vLLM's /vllm/rerank, /rerank shared by TEI, Infinity and vLLM, and Infinity's GET /models.
 
 TEI and Infinity both serve POST /rerank; their bodies differ in the documents' key
 (`texts` for TEI, `documents` for Infinity and vLLM), which picks the format.
@@ -15,16 +15,25 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from reranker.api.auth import require_api_key
-from reranker.api.compat import cohere, infinity, mixedbread, tei, voyage
-from reranker.api.compat.common import default_model, json_object, rerank_request, run_rerank, validated
+from reranker.api.compat import cohere, infinity, mixedbread, tei, vllm, voyage
+from reranker.api.compat.common import (
+    default_model,
+    invalid_fields_as_422,
+    json_object,
+    rerank_request,
+    run_rerank,
+    scored_answer,
+    validated,
+)
 from reranker.api.marks import scores
-from reranker.api.schemas import ERRORS
+from reranker.api.schemas import ERRORS, FIELD_ERRORS
 from reranker.errors import InvalidRequest
 
 router = APIRouter()
 router.include_router(cohere.router)
 router.include_router(voyage.router)
 router.include_router(mixedbread.router)
+router.include_router(vllm.router)
 _STARTED = int(time.time())
 
 # Schemas written into the OpenAPI document by hand (this route reads its body itself), with
@@ -59,6 +68,7 @@ _RESPONSE_SCHEMA: dict[str, Any] = {
     "/rerank",
     responses={
         **ERRORS,
+        **FIELD_ERRORS,
         200: {
             "description": "TEI: a list of {index, score[, text]}; "
             "Infinity: {object, results, model, usage, id, created}",
@@ -84,15 +94,18 @@ async def _tei(request: Request, payload: dict[str, Any]) -> JSONResponse:
     body = validated(tei.TeiRequest, payload)
     rerank = rerank_request(tei.to_rerank_request(body, default_model(request)), tei.RENAMES)
     response = await run_rerank(request, rerank, "tei", tei.RENAMES)
-    return JSONResponse(tei.from_rerank_response(response, body))
+    return scored_answer(request, tei.from_rerank_response(response, body), rerank.model)
 
 
 async def _infinity(request: Request, payload: dict[str, Any]) -> JSONResponse:
-    body = validated(infinity.InfinityRequest, payload)
-    unspecified = body.model == infinity.UNSPECIFIED_MODEL
-    model = default_model(request) if unspecified else body.model
-    response = await run_rerank(request, rerank_request(infinity.to_rerank_request(body, model)), "infinity")
-    return JSONResponse(infinity.from_rerank_response(response, body))
+    # Infinity's generated client reads request errors only as FastAPI's 422.
+    with invalid_fields_as_422(request):
+        body = validated(infinity.InfinityRequest, payload)
+        unspecified = body.model == infinity.UNSPECIFIED_MODEL
+        model = default_model(request) if unspecified else body.model
+        rerank = rerank_request(infinity.to_rerank_request(body, model))
+        response = await run_rerank(request, rerank, "infinity")
+    return scored_answer(request, infinity.from_rerank_response(response, body), rerank.model)
 
 
 @router.get(

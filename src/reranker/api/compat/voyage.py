@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from reranker.api.auth import require_api_key
-from reranker.api.compat.common import rerank_request, run_rerank
+from reranker.api.compat.common import rerank_request, run_rerank, scored_answer
 from reranker.api.marks import scores
 from reranker.api.schemas import ERRORS
 from reranker.types import VISIBLE_PATTERN, PositiveJsonInt, RerankResponse
@@ -92,4 +92,4 @@ async def voyage_rerank(body: VoyageRequest, request: Request) -> JSONResponse:
     """Voyage AI rerank: the same ranking as /v1/rerank, in Voyage's request and response shape."""
     rerank = rerank_request(to_rerank_request(body), RENAMES)
     response = await run_rerank(request, rerank, "voyage", RENAMES)
-    return JSONResponse(from_rerank_response(response, body))
+    return scored_answer(request, from_rerank_response(response, body), rerank.model)
