@@ -120,51 +120,42 @@ async def run_rerank(
     request: Request, body: RerankRequest, api: str, renames: Mapping[str, str] | None = None
 ) -> RerankResponse:
     """Return the service's answer to `body`, computed through the app's scoring limiter."""
-    service: RerankService = request.app.state.service
-    request_id: str = request.state.request_id
-    started = time.perf_counter()
-    try:
-        response: RerankResponse = await request.app.state.limiter.run(service.rerank, body, request_id)
-    except RerankError as exc:
-        rename_fields(exc, renames or {})
-        raise
-    logger.info(
-        "rerank",
-        extra={
-            "request_id": request_id,
-            "api": api,
-            "model": body.model,
-            "documents": len(body.documents),
-            "top_n": body.top_n,
-            "prompt_tokens": response.usage.prompt_tokens,
-            "seconds": round(time.perf_counter() - started, 4),
-        },
-    )
+    (response,) = await run_rerank_all(request, [body], api, renames)
     return response
 
 
 async def run_rerank_all(
     request: Request, bodies: Sequence[RerankRequest], api: str, renames: Mapping[str, str] | None = None
 ) -> list[RerankResponse]:
-    """Return the service's answer to each of `bodies` (one model), admitted as one request."""
+    """Return the service's answer to each of `bodies` (one model), admitted as one request.
+
+    One body goes through the limiter's `run` (as /v1/rerank does), several through `run_all`;
+    an error names the format's own fields (`renames`), and one log line says what was scored.
+    """
     service: RerankService = request.app.state.service
+    limiter = request.app.state.limiter
     request_id: str = request.state.request_id
     started = time.perf_counter()
     try:
-        responses: list[RerankResponse] = await request.app.state.limiter.run_all(
-            service.rerank_all, bodies, request_id
-        )
+        if len(bodies) == 1:
+            responses = [await limiter.run(service.rerank, bodies[0], request_id)]
+        else:
+            responses = await limiter.run_all(service.rerank_all, bodies, request_id)
     except RerankError as exc:
         rename_fields(exc, renames or {})
         raise
+    fields: dict[str, Any] = {"documents": sum(len(body.documents) for body in bodies)}
+    if len(bodies) == 1:
+        fields["top_n"] = bodies[0].top_n
+    else:
+        fields["queries"] = len(bodies)
     logger.info(
         "rerank",
         extra={
             "request_id": request_id,
             "api": api,
             "model": bodies[0].model,
-            "queries": len(bodies),
-            "documents": sum(len(body.documents) for body in bodies),
+            **fields,
             "prompt_tokens": sum(response.usage.prompt_tokens for response in responses),
             "seconds": round(time.perf_counter() - started, 4),
         },
